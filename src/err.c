@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/* Error codes, their HTTP mapping (CONTRACT §7) and the no-allocation detail record. */
+#include "common.h"
+#include "err.h"
+
+static const struct {
+    const char *str;
+    int status;
+    const char *api_code;
+} err_table[] = {
+    [ERR_OK] = {"ok", 200, ""},
+    [ERR_NOMEM] = {"out of memory", 500, "InternalServerError"},
+    [ERR_INVALID] = {"invalid argument", 400, "InvalidInput"},
+    [ERR_ODATA] = {"invalid query", 400, "ODataError"},
+    [ERR_BODY] = {"invalid request body", 400, "InvalidRequestBody"},
+    [ERR_INPUT] = {"invalid input", 400, "InvalidInput"},
+    [ERR_UNAUTHORIZED] = {"unauthorized", 401, "Unauthorized"},
+    [ERR_FORBIDDEN] = {"forbidden", 403, "Forbidden"},
+    [ERR_NOT_FOUND] = {"not found", 404, "ResourceNotFound"},
+    [ERR_NO_ROUTE] = {"no such route", 404, "NotFound"},
+    [ERR_METHOD] = {"method not allowed", 405, "MethodNotAllowed"},
+    [ERR_TOO_LARGE] = {"too large", 413, "BadRequest"},
+    [ERR_MEDIA_TYPE] = {"unsupported media type", 415, "BadRequest"},
+    [ERR_RATE_LIMITED] = {"too many requests", 429, "TooManyRequests"},
+    [ERR_CONFLICT] = {"conflict", 409, "Conflict"},
+    [ERR_STORAGE] = {"storage error", 500, "InternalServerError"},
+    [ERR_UNAVAILABLE] = {"unavailable", 503, "ServiceUnavailable"},
+    [ERR_IO] = {"i/o error", 500, "InternalServerError"},
+    [ERR_INTERNAL] = {"internal error", 500, "InternalServerError"},
+};
+
+const char *err_str(enum err code)
+{
+    if ((size_t)code >= ARRAY_SIZE(err_table))
+        return "unknown error";
+    return err_table[code].str;
+}
+
+int err_http_status(enum err code)
+{
+    if ((size_t)code >= ARRAY_SIZE(err_table))
+        return 500;
+    return err_table[code].status;
+}
+
+const char *err_api_code(enum err code)
+{
+    if ((size_t)code >= ARRAY_SIZE(err_table))
+        return "InternalServerError";
+    return err_table[code].api_code;
+}
+
+enum err err_set(struct err_info *ei, enum err code, int offset, const char *fmt, ...)
+{
+    if (!ei || ei->code != ERR_OK)
+        return code;
+    ei->code = code;
+    ei->offset = offset;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ei->msg, sizeof(ei->msg), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void err_clear(struct err_info *ei)
+{
+    ei->code = ERR_OK;
+    ei->offset = -1;
+    ei->msg[0] = '\0';
+}
