@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The API layer: routes a request to its handler and renders every failure through one error
+ * function (CONTRACT §7). Handlers live one resource per file (api_incidents.c).
+ */
+#ifndef API_H
+#define API_H
+
+#include "config.h"
+#include "http.h"
+#include "store.h"
+
+/* What handlers share for the life of the server. Borrowed by the API layer. */
+struct app {
+    const struct config *cfg;
+    struct store *store;
+    const char *listen_base; /* "http://HOST:PORT" of the bound socket, for requests without Host */
+};
+
+/* The caller of a request: tenant and the name written as a comment's createdBy. */
+struct principal {
+    const char *tenant;
+    const char *name;
+};
+
+/*
+ * Routes a request and fills resp: status, headers, body. Never fails: errors become error
+ * envelopes. Sets the `request-id` header on every response. Thread-safe.
+ */
+void http_dispatch(struct app *app, struct http_request *req, struct http_response *resp);
+
+/* Renders the error envelope {"error":{"code","message","target"}} for ei (CONTRACT §7); for
+ * 5xx the message is generic so no internal detail leaks. */
+void api_error(struct http_response *resp, const struct http_request *req,
+               const struct err_info *ei);
+
+/* The base URL of this request: public_url, else http://<Host>, else listen_base. Writes at most
+ * cap bytes; the result contains only URL-safe characters. */
+void api_base_url(const struct app *app, const struct http_request *req, char *out, size_t cap);
+
+/* Handlers (api_incidents.c). */
+void api_incidents_list(struct app *app, const struct principal *who, struct http_request *req,
+                        struct http_response *resp);
+void api_incidents_get(struct app *app, const struct principal *who, int64_t id,
+                       struct http_request *req, struct http_response *resp);
+void api_incidents_patch(struct app *app, const struct principal *who, int64_t id,
+                         struct http_request *req, struct http_response *resp);
+
+#define API_JSON_CONTENT_TYPE                                                                    \
+    "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
+
+#endif

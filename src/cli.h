@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Subcommands of the one `incidentd` binary (git's builtin table style) and the helpers they
+ * share. Each cmd_* returns a sysexits(3) code; errors are printed as `incidentd: <what>: <why>`.
+ */
+#ifndef CLI_H
+#define CLI_H
+
+#include "common.h"
+#include "config.h"
+#include "err.h"
+
+#define EX_OK_          0
+#define EX_USAGE_       64
+#define EX_DATAERR_    65
+#define EX_NOINPUT_    66
+#define EX_UNAVAILABLE_ 69
+#define EX_SOFTWARE_   70
+#define EX_CANTCREAT_  73
+#define EX_IOERR_      74
+#define EX_CONFIG_     78
+
+int cmd_serve(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+
+/* Prints `incidentd: <what>: <why>` to stderr. */
+ATTR_PRINTF(2, 3) void cli_error(const char *what, const char *fmt, ...);
+
+/* Maps an error code to a sysexits code. */
+int cli_exit_code(enum err e);
+
+/*
+ * Loads defaults, then the --config file when given, then the environment, in that order
+ * (flags are applied by the caller afterwards). Returns 0 or a sysexits code after printing.
+ */
+int cli_load_config(struct config *cfg, const char *config_path);
+
+/* Creates the parent directory of a database path when missing (one level, like `make run`'s
+ * var/). Returns 0 or a sysexits code after printing. */
+int cli_ensure_parent_dir(const char *path);
+
+#endif

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `incidentd import` and `incidentd demo`: both turn wire-shaped incidents into stored ones
+ * through incident_from_json and store_incident_import, so demo data obeys exactly the rules
+ * imported data does.
+ */
+#include "common.h"
+#include "cli.h"
+#include "demo.h"
+#include "import.h"
+#include "incident.h"
+#include "log.h"
+#include "store.h"
+#include "xmalloc.h"
+#include <getopt.h>
+
+static const char import_usage[] =
+    "usage: incidentd import --db PATH [--tenant TID] [--config FILE] FILE...\n"
+    "\n"
+    "Loads incidents into the database, inserting or replacing each by incidentId. A FILE holds\n"
+    "a list response ({\"value\":[...]}), a single incident, a JSON array of incidents, or NDJSON\n"
+    "(one list response or incident per line). Each file is all or nothing: on invalid input\n"
+    "the command names file, line and column, imports nothing from that file and exits 65.\n";
+
+static const char demo_usage[] =
+    "usage: incidentd demo --db PATH --incidents N [--seed S] [--tenant TID] [--config FILE]\n"
+    "\n"
+    "Writes N realistic demo incidents (ids 1..N, 1-5 alerts each) into the database; the same\n"
+    "seed always gives the same incidents.\n";
+
+struct common_opts {
+    const char *db;
+    const char *tenant;
+    const char *config;
+    long long incidents;
+    unsigned long long seed;
+};
+
+static int open_store(struct config *cfg, const struct common_opts *o, struct store **st)
+{
+    int rc = cli_load_config(cfg, o->config);
+    if (rc)
+        return rc;
+    struct err_info ei;
+    err_clear(&ei);
+    if (o->db && config_set(cfg, "db", o->db, "--db", &ei)) {
+        cli_error("db", "%s", ei.msg);
+        return EX_USAGE_;
+    }
+    if (o->tenant && config_set(cfg, "tenant", o->tenant, "--tenant", &ei)) {
+        cli_error("tenant", "%s", ei.msg);
+        return EX_USAGE_;
+    }
+    if ((rc = cli_ensure_parent_dir(cfg->db)) != 0)
+        return rc;
+    struct store_options so;
+    store_options_init(&so, cfg->db);
+    so.sync = (enum store_sync)cfg->db_sync;
+    so.readers = 1;
+    if (store_open(&so, st, &ei)) {
+        cli_error(cfg->db, "%s", ei.msg);
+        return cli_exit_code(ei.code);
+    }
+    return 0;
+}
+
+/* Validates and stores every incident of one file; all or nothing. */
+static int import_file(struct store *st, const char *tenant, const char *path, size_t *count)
+{
+    struct import_set set;
+    import_set_init(&set);
+    struct err_info ei;
+    err_clear(&ei);
+    if (import_read_file(path, &set, &ei)) {
+        cli_error(path, "%s", ei.msg);
+        import_set_release(&set);
+        return ei.code == ERR_IO ? EX_NOINPUT_ : EX_DATAERR_;
+    }
+    struct incident *incs = xcalloc(set.n ? set.n : 1, sizeof(*incs));
+    struct incident **ptrs = xcalloc(set.n ? set.n : 1, sizeof(*ptrs));
+    int rc = 0;
+    size_t done = 0;
+    for (; done < set.n; done++) {
+        if (incident_from_json(set.items[done], INCIDENT_IMPORT, &incs[done], &ei)) {
+            cli_error(path, "line %d, incident %zu: %s", set.lines[done], done + 1, ei.msg);
+            rc = EX_DATAERR_;
+            break;
+        }
+        ptrs[done] = &incs[done];
+    }
+    if (!rc && store_incident_import(st, tenant, ptrs, set.n, &ei)) {
+        cli_error(path, "%s", ei.msg);
+        rc = cli_exit_code(ei.code);
+    }
+    if (!rc)
+        *count = set.n;
+    for (size_t i = 0; i < done; i++)
+        incident_release(&incs[i]);
+    free(incs);
+    free(ptrs);
+    import_set_release(&set);
+    return rc;
+}
+
+static int parse_opts(int argc, char **argv, bool demo, struct common_opts *o)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},        {"tenant", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},    {"incidents", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},      {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *usage = demo ? demo_usage : import_usage;
+    memset(o, 0, sizeof(*o));
+    o->incidents = -1;
+    o->seed = 1;
+    int c;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->db = optarg;
+            break;
+        case 't':
+            o->tenant = optarg;
+            break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'n':
+            errno = 0;
+            o->incidents = demo ? strtoll(optarg, &end, 10) : -2;
+            if (!demo || errno || *end || end == optarg || o->incidents < 0 ||
+                o->incidents > 100000000) {
+                cli_error("--incidents", "expected a number from 0 to 100000000, got '%s'",
+                          optarg);
+                return EX_USAGE_;
+            }
+            break;
+        case 's':
+            errno = 0;
+            o->seed = strtoull(optarg, &end, 10);
+            if (!demo || errno || *end || end == optarg) {
+                cli_error("--seed", "expected a non-negative integer, got '%s'", optarg);
+                return EX_USAGE_;
+            }
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        default:
+            fputs(usage, stderr);
+            return EX_USAGE_;
+        }
+    }
+    if (!o->db && !o->config && !getenv("INCIDENTD_DB")) {
+        cli_error(demo ? "demo" : "import", "--db PATH is required");
+        return EX_USAGE_;
+    }
+    if (demo && o->incidents < 0) {
+        cli_error("demo", "--incidents N is required");
+        return EX_USAGE_;
+    }
+    if (demo && optind < argc) {
+        cli_error("demo", "unexpected argument '%s'", argv[optind]);
+        return EX_USAGE_;
+    }
+    if (!demo && optind >= argc) {
+        cli_error("import", "no FILE given");
+        return EX_USAGE_;
+    }
+    return 0;
+}
+
+int cmd_import(int argc, char **argv)
+{
+    struct common_opts o;
+    int rc = parse_opts(argc, argv, false, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    struct config cfg;
+    struct store *st = NULL;
+    rc = open_store(&cfg, &o, &st);
+    int worst = rc;
+    for (int i = optind; !rc && i < argc; i++) {
+        size_t n = 0;
+        int frc = import_file(st, cfg.tenant, argv[i], &n);
+        if (frc)
+            worst = worst ? worst : frc;
+        else
+            fprintf(stderr, "incidentd: import: %s: %zu incident%s\n", argv[i], n,
+                    n == 1 ? "" : "s");
+    }
+    store_free(st);
+    config_release(&cfg);
+    return worst;
+}
+
+int cmd_demo(int argc, char **argv)
+{
+    struct common_opts o;
+    int rc = parse_opts(argc, argv, true, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    struct config cfg;
+    struct store *st = NULL;
+    rc = open_store(&cfg, &o, &st);
+    enum { BATCH = 2000 };
+    struct incident *incs = xcalloc(BATCH, sizeof(*incs));
+    struct incident *ptrs[BATCH];
+    struct err_info ei;
+    err_clear(&ei);
+    for (long long first = 1; !rc && first <= o.incidents; first += BATCH) {
+        size_t n = 0;
+        for (long long id = first; id < first + BATCH && id <= o.incidents; id++, n++) {
+            json_t *j = demo_incident(o.seed, id);
+            enum err e = incident_from_json(j, INCIDENT_IMPORT, &incs[n], &ei);
+            json_decref(j);
+            if (e)
+                BUG("demo incident %lld is invalid: %s", id, ei.msg);
+            ptrs[n] = &incs[n];
+        }
+        if (store_incident_import(st, cfg.tenant, ptrs, n, &ei)) {
+            cli_error(cfg.db, "%s", ei.msg);
+            rc = cli_exit_code(ei.code);
+        }
+        for (size_t i = 0; i < n; i++)
+            incident_release(&incs[i]);
+        if (o.incidents >= 20000 && (first / BATCH) % 10 == 0)
+            fprintf(stderr, "incidentd: demo: %lld/%lld incidents\n", first + (long long)n - 1,
+                    o.incidents);
+    }
+    free(incs);
+    if (!rc)
+        fprintf(stderr, "incidentd: demo: wrote %lld incidents (seed %llu) to %s\n",
+                o.incidents, o.seed, cfg.db);
+    store_free(st);
+    config_release(&cfg);
+    return rc;
+}

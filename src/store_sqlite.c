@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SQLite backend of store.h: WAL mode, one writer connection behind a mutex (so writers queue in
+ * process instead of spinning on SQLITE_BUSY), a pool of read-only connections that see the last
+ * committed snapshot, versioned migrations from schema/sqlite, bound parameters only.
+ * See docs/internals/storage.md.
+ */
+#include "common.h"
+#include "log.h"
+#include "odata_sql.h"
+#include "store_int.h"
+#include "ts.h"
+#include "xmalloc.h"
+#include <pthread.h>
+#include <sqlite3.h>
+
+extern const char *const schema_sqlite_migrations[];
+extern const size_t schema_sqlite_count;
+
+struct sqlite_store {
+    struct store base;
+    sqlite3 *writer;
+    pthread_mutex_t write_lock;
+    /* Highest lastUpdateTime issued or seen; guarded by write_lock. */
+    int64_t last_issued;
+
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    sqlite3 **readers;
+    int nreaders;
+    int nfree;
+    sqlite3 **free_readers;
+};
+
+#define SQ(st) ((struct sqlite_store *)(st))
+
+/* Logs the connection's error and maps it to a code: busy/locked → unavailable, constraint →
+ * conflict, anything else → storage. Raw messages never reach clients (conventions §3.4). */
+static enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei)
+{
+    int rc = sqlite3_extended_errcode(db);
+    log_error("sqlite: %s: %s (%d)", what, sqlite3_errmsg(db), rc);
+    enum err e = ERR_STORAGE;
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+        e = ERR_UNAVAILABLE;
+    else if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        e = ERR_CONFLICT;
+    return err_set(ei, e, -1, "storage error while %s", what);
+}
+
+static enum err sq_exec(sqlite3 *db, const char *sql, struct err_info *ei)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("sqlite: exec: %s", msg ? msg : "?");
+        sqlite3_free(msg);
+        return sq_fail(db, "executing a statement", ei);
+    }
+    return ERR_OK;
+}
+
+static enum err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct err_info *ei)
+{
+    if (sqlite3_prepare_v2(db, sql, -1, out, NULL) != SQLITE_OK)
+        return sq_fail(db, "preparing a statement", ei);
+    return ERR_OK;
+}
+
+static enum err sq_connect(const struct store_options *o, bool readonly, sqlite3 **out,
+                           struct err_info *ei)
+{
+    int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY
+                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(o->path, &db, flags, NULL) != SQLITE_OK) {
+        err_set(ei, ERR_IO, -1, "cannot open database '%s': %s", o->path,
+                db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return ERR_IO;
+    }
+    sqlite3_busy_timeout(db, o->busy_timeout_ms);
+    static const char *const sync_sql[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
+                                           "PRAGMA synchronous=FULL"};
+    if ((!readonly && sq_exec(db, "PRAGMA journal_mode=WAL", ei)) ||
+        sq_exec(db, sync_sql[o->sync], ei) || sq_exec(db, "PRAGMA foreign_keys=OFF", ei)) {
+        sqlite3_close(db);
+        return ei ? ei->code : ERR_STORAGE;
+    }
+    *out = db;
+    return ERR_OK;
+}
+
+static enum err sq_migrate(sqlite3 *db, struct err_info *ei)
+{
+    sqlite3_stmt *s;
+    if (sq_prepare(db, "PRAGMA user_version", &s, ei))
+        return ERR_STORAGE;
+    int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+    sqlite3_finalize(s);
+    if ((size_t)version > schema_sqlite_count)
+        return err_set(ei, ERR_STORAGE, -1,
+                       "database schema version %d is newer than this incidentd (%zu)", version,
+                       schema_sqlite_count);
+    for (size_t v = (size_t)version; v < schema_sqlite_count; v++) {
+        char set[64];
+        snprintf(set, sizeof(set), "PRAGMA user_version=%zu", v + 1);
+        if (sq_exec(db, "BEGIN IMMEDIATE", ei))
+            return ERR_STORAGE;
+        if (sq_exec(db, schema_sqlite_migrations[v], ei) || sq_exec(db, set, ei)) {
+            sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+            return ERR_STORAGE;
+        }
+        if (sq_exec(db, "COMMIT", ei))
+            return ERR_STORAGE;
+        log_info("database migrated to schema version %zu", v + 1);
+    }
+    return ERR_OK;
+}
+
+static void sqlite_free(struct store *base)
+{
+    struct sqlite_store *st = SQ(base);
+    for (int i = 0; i < st->nreaders; i++)
+        sqlite3_close(st->readers[i]);
+    free(st->readers);
+    free(st->free_readers);
+    sqlite3_close(st->writer);
+    pthread_mutex_destroy(&st->write_lock);
+    pthread_mutex_destroy(&st->pool_lock);
+    pthread_cond_destroy(&st->pool_cond);
+    free(st);
+}
+
+static enum err sqlite_open(const struct store_options *o, struct store **out, struct err_info *ei)
+{
+    struct sqlite_store *st = xcalloc(1, sizeof(*st));
+    st->base.ops = &store_sqlite_ops;
+    pthread_mutex_init(&st->write_lock, NULL);
+    pthread_mutex_init(&st->pool_lock, NULL);
+    pthread_cond_init(&st->pool_cond, NULL);
+    int n = o->readers < 1 ? 1 : o->readers;
+    st->readers = xcalloc((size_t)n, sizeof(sqlite3 *));
+    st->free_readers = xcalloc((size_t)n, sizeof(sqlite3 *));
+    if (sq_connect(o, false, &st->writer, ei) || sq_migrate(st->writer, ei))
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        if (sq_connect(o, true, &st->readers[i], ei))
+            goto fail;
+        sqlite3_exec(st->readers[i], "PRAGMA query_only=1", NULL, NULL, NULL);
+        st->nreaders++;
+        st->free_readers[st->nfree++] = st->readers[i];
+    }
+    sqlite3_stmt *s;
+    if (sq_prepare(st->writer, "SELECT COALESCE(MAX(last_update_time), 0) FROM incidents", &s,
+                   ei))
+        goto fail;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        st->last_issued = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    *out = &st->base;
+    return ERR_OK;
+fail:
+    sqlite_free(&st->base);
+    return ei && ei->code ? ei->code : ERR_STORAGE;
+}
+
+static sqlite3 *reader_acquire(struct sqlite_store *st)
+{
+    pthread_mutex_lock(&st->pool_lock);
+    while (st->nfree == 0)
+        pthread_cond_wait(&st->pool_cond, &st->pool_lock);
+    sqlite3 *db = st->free_readers[--st->nfree];
+    pthread_mutex_unlock(&st->pool_lock);
+    return db;
+}
+
+static void reader_release(struct sqlite_store *st, sqlite3 *db)
+{
+    pthread_mutex_lock(&st->pool_lock);
+    st->free_readers[st->nfree++] = db;
+    pthread_cond_signal(&st->pool_cond);
+    pthread_mutex_unlock(&st->pool_lock);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reads
+ */
+
+static enum err sqlite_incident_list(struct store *base, const char *tenant,
+                                     const struct odata_query *q, store_row_fn *fn, void *ctx,
+                                     bool *more, struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    *more = false;
+    if (q->top == 0)
+        return ERR_OK;
+    struct buf sql;
+    buf_init(&sql, BUF_UNLIMITED);
+    struct odata_sql_params *params = xmalloc(sizeof(*params));
+    params->n = 0;
+    enum err e = buf_puts(&sql, "SELECT incident_id, doc FROM incidents WHERE tenant_id = ?");
+    if (q->filter) {
+        e |= buf_puts(&sql, " AND (");
+        e |= odata_sql_where(q->filter, ODATA_DIALECT_SQLITE, 2, &sql, params);
+        e |= buf_puts(&sql, ")");
+    }
+    e |= buf_puts(&sql, " ORDER BY ");
+    e |= odata_sql_order(q, &sql);
+    e |= buf_puts(&sql, " LIMIT ? OFFSET ?");
+    if (e) {
+        buf_release(&sql);
+        free(params);
+        return err_set(ei, ERR_ODATA, -1, "$filter is too complex");
+    }
+
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s = NULL;
+    if (sq_prepare(db, sql.data, &s, ei)) {
+        e = ERR_STORAGE;
+        goto done;
+    }
+    int idx = 1;
+    sqlite3_bind_text(s, idx++, tenant, -1, SQLITE_STATIC);
+    for (size_t i = 0; i < params->n; i++) {
+        const struct odata_sql_param *p = &params->v[i];
+        if (p->kind == ODATA_SQL_INT)
+            sqlite3_bind_int64(s, idx++, p->i);
+        else
+            sqlite3_bind_text(s, idx++, p->s, (int)p->s_len, SQLITE_STATIC);
+    }
+    /* One extra row tells whether a nextLink is due. */
+    sqlite3_bind_int64(s, idx++, q->top + 1);
+    sqlite3_bind_int64(s, idx++, q->skip);
+    int64_t rows = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (rows == q->top) {
+            *more = true;
+            break;
+        }
+        rows++;
+        e = fn(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (size_t)sqlite3_column_bytes(s, 1));
+        if (e)
+            goto done;
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        e = sq_fail(db, "listing incidents", ei);
+done:
+    sqlite3_finalize(s);
+    reader_release(st, db);
+    buf_release(&sql);
+    free(params);
+    return e;
+}
+
+static enum err sqlite_incident_get(struct store *base, const char *tenant, int64_t id,
+                                    store_row_fn *fn, void *ctx, struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s = NULL;
+    enum err e = sq_prepare(db, "SELECT doc FROM incidents WHERE tenant_id = ? AND incident_id = ?",
+                            &s, ei);
+    if (e)
+        goto done;
+    sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, id);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        e = fn(ctx, id, (const char *)sqlite3_column_text(s, 0),
+               (size_t)sqlite3_column_bytes(s, 0));
+    else if (rc == SQLITE_DONE)
+        e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);
+    else
+        e = sq_fail(db, "reading an incident", ei);
+done:
+    sqlite3_finalize(s);
+    reader_release(st, db);
+    return e;
+}
+
+static enum err sqlite_incident_count(struct store *base, const char *tenant, int64_t *out,
+                                      struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s = NULL;
+    enum err e = sq_prepare(db, "SELECT COUNT(*) FROM incidents WHERE tenant_id = ?", &s, ei);
+    if (!e) {
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+        if (sqlite3_step(s) == SQLITE_ROW)
+            *out = sqlite3_column_int64(s, 0);
+        else
+            e = sq_fail(db, "counting incidents", ei);
+    }
+    sqlite3_finalize(s);
+    reader_release(st, db);
+    return e;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writes (caller holds write_lock and an open transaction)
+ */
+
+/* Loads an incident's scalar state, tags and comments, plus its stored doc and alerts offset. */
+static enum err load_incident(sqlite3 *db, const char *tenant, int64_t id, struct incident *inc,
+                              struct buf *doc, size_t *alerts_off, struct err_info *ei)
+{
+    sqlite3_stmt *s;
+    if (sq_prepare(db,
+                   "SELECT redirect_incident_id, incident_name, created_time, last_update_time, "
+                   "assigned_to, classification, determination, status, severity, tags, "
+                   "comments, doc, alerts_off FROM incidents WHERE tenant_id = ? AND "
+                   "incident_id = ?",
+                   &s, ei))
+        return ERR_STORAGE;
+    sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, id);
+    int rc = sqlite3_step(s);
+    enum err e = ERR_OK;
+    if (rc == SQLITE_DONE) {
+        e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);
+    } else if (rc != SQLITE_ROW) {
+        e = sq_fail(db, "reading an incident", ei);
+    } else {
+        incident_init(inc);
+        inc->id = id;
+        inc->redirect_id = sqlite3_column_int64(s, 0);
+        inc->name = xstrdup((const char *)sqlite3_column_text(s, 1));
+        inc->created_time = sqlite3_column_int64(s, 2);
+        inc->last_update_time = sqlite3_column_int64(s, 3);
+        if (sqlite3_column_type(s, 4) != SQLITE_NULL)
+            inc->assigned_to = xstrdup((const char *)sqlite3_column_text(s, 4));
+        inc->classification = (enum classification)sqlite3_column_int(s, 5);
+        inc->determination = (enum determination)sqlite3_column_int(s, 6);
+        inc->status = (enum status)sqlite3_column_int(s, 7);
+        inc->severity = (enum severity)sqlite3_column_int(s, 8);
+        inc->tags = json_loads((const char *)sqlite3_column_text(s, 9), 0, NULL);
+        inc->comments = json_loads((const char *)sqlite3_column_text(s, 10), 0, NULL);
+        if (!json_is_array(inc->tags) || !json_is_array(inc->comments)) {
+            incident_release(inc);
+            e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
+        } else {
+            buf_reset(doc);
+            e = buf_append(doc, sqlite3_column_text(s, 11), (size_t)sqlite3_column_bytes(s, 11));
+            *alerts_off = (size_t)sqlite3_column_int64(s, 12);
+            if (*alerts_off > doc->len)
+                e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
+        }
+    }
+    sqlite3_finalize(s);
+    return e;
+}
+
+/* Writes an incident row (insert or replace by tenant and id). */
+static enum err save_incident(sqlite3 *db, const char *tenant, const struct incident *inc,
+                              const struct buf *doc, size_t alerts_off, struct err_info *ei)
+{
+    sqlite3_stmt *s;
+    if (sq_prepare(db,
+                   "INSERT INTO incidents (tenant_id, incident_id, redirect_incident_id, "
+                   "incident_name, created_time, last_update_time, assigned_to, classification, "
+                   "determination, status, severity, tags, comments, doc, alerts_off) VALUES "
+                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant_id, incident_id) DO "
+                   "UPDATE SET redirect_incident_id = excluded.redirect_incident_id, "
+                   "incident_name = excluded.incident_name, created_time = "
+                   "excluded.created_time, last_update_time = excluded.last_update_time, "
+                   "assigned_to = excluded.assigned_to, classification = "
+                   "excluded.classification, determination = excluded.determination, status = "
+                   "excluded.status, severity = excluded.severity, tags = excluded.tags, "
+                   "comments = excluded.comments, doc = excluded.doc, alerts_off = "
+                   "excluded.alerts_off",
+                   &s, ei))
+        return ERR_STORAGE;
+    char *tags = json_dumps(inc->tags, JSON_COMPACT);
+    char *comments = json_dumps(inc->comments, JSON_COMPACT);
+    sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, inc->id);
+    if (inc->redirect_id)
+        sqlite3_bind_int64(s, 3, inc->redirect_id);
+    else
+        sqlite3_bind_null(s, 3);
+    sqlite3_bind_text(s, 4, inc->name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, inc->created_time);
+    sqlite3_bind_int64(s, 6, inc->last_update_time);
+    if (inc->assigned_to)
+        sqlite3_bind_text(s, 7, inc->assigned_to, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 7);
+    sqlite3_bind_int(s, 8, (int)inc->classification);
+    sqlite3_bind_int(s, 9, (int)inc->determination);
+    sqlite3_bind_int(s, 10, (int)inc->status);
+    sqlite3_bind_int(s, 11, (int)inc->severity);
+    sqlite3_bind_text(s, 12, tags, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 13, comments, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 14, doc->data, (int)doc->len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 15, (int64_t)alerts_off);
+    enum err e = ERR_OK;
+    if (sqlite3_step(s) != SQLITE_DONE)
+        e = sq_fail(db, "writing an incident", ei);
+    sqlite3_finalize(s);
+    free(tags);
+    free(comments);
+    return e;
+}
+
+static int64_t next_update_time(struct sqlite_store *st, int64_t previous)
+{
+    int64_t now = ts_now();
+    if (now <= st->last_issued)
+        now = st->last_issued + 1;
+    if (now <= previous)
+        now = previous + 1;
+    return now;
+}
+
+static enum err sqlite_incident_update(struct store *base, const char *tenant, int64_t id,
+                                       const struct incident_patch *p, store_row_fn *fn,
+                                       void *ctx, struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    struct incident inc;
+    incident_init(&inc);
+    struct buf doc, out;
+    buf_init(&doc, BUF_UNLIMITED);
+    buf_init(&out, BUF_UNLIMITED);
+    size_t alerts_off = 0;
+    bool changed = false, cas_status, cas_assign;
+    int64_t now = 0;
+
+    pthread_mutex_lock(&st->write_lock);
+    enum err e = sq_exec(st->writer, "BEGIN IMMEDIATE", ei);
+    if (e)
+        goto unlock;
+    e = load_incident(st->writer, tenant, id, &inc, &doc, &alerts_off, ei);
+    if (e)
+        goto rollback;
+    now = next_update_time(st, inc.last_update_time);
+    e = incident_patch_apply(&inc, p, now, &changed, &cas_status, &cas_assign, ei);
+    if (e || !changed)
+        goto rollback;
+    e = incident_doc_head(&inc, &out);
+    size_t new_off = out.len;
+    if (!e && (cas_status || cas_assign))
+        e = incident_alerts_cascade(doc.data + alerts_off, doc.len - alerts_off, &inc, cas_status,
+                                    cas_assign, now, &out);
+    else if (!e)
+        e = buf_append(&out, doc.data + alerts_off, doc.len - alerts_off);
+    if (e) {
+        err_set(ei, e, -1, "cannot rebuild incident %" PRId64, id);
+        goto rollback;
+    }
+    e = save_incident(st->writer, tenant, &inc, &out, new_off, ei);
+    if (e)
+        goto rollback;
+    e = sq_exec(st->writer, "COMMIT", ei);
+    if (e) {
+        sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
+        goto unlock;
+    }
+    st->last_issued = now;
+    goto unlock;
+rollback:
+    sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
+unlock:
+    pthread_mutex_unlock(&st->write_lock);
+    if (!e)
+        e = changed ? fn(ctx, id, out.data, out.len) : fn(ctx, id, doc.data, doc.len);
+    incident_release(&inc);
+    buf_release(&doc);
+    buf_release(&out);
+    return e;
+}
+
+/* Removes from an incident's stored doc every alert that the alerts table assigns elsewhere
+ * (after an import moved them). */
+static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id,
+                                   struct err_info *ei)
+{
+    struct incident inc;
+    struct buf doc, out;
+    size_t off;
+    buf_init(&doc, BUF_UNLIMITED);
+    buf_init(&out, BUF_UNLIMITED);
+    enum err e = load_incident(db, tenant, id, &inc, &doc, &off, ei);
+    if (e == ERR_NOT_FOUND)
+        return ERR_OK;
+    if (e)
+        goto done;
+    size_t len = doc.len - off;
+    while (len > 0 && doc.data[off + len - 1] != '}')
+        len--;
+    json_t *alerts = len ? json_loadb(doc.data + off, len - 1, 0, NULL) : NULL;
+    if (!json_is_array(alerts)) {
+        json_decref(alerts);
+        e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
+        goto release;
+    }
+    sqlite3_stmt *s;
+    e = sq_prepare(db, "SELECT incident_id FROM alerts WHERE tenant_id = ? AND alert_id = ?", &s,
+                   ei);
+    for (size_t i = 0; !e && i < json_array_size(alerts);) {
+        const char *aid = json_string_value(json_object_get(json_array_get(alerts, i), "alertId"));
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, aid ? aid : "", -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) != id)
+            json_array_remove(alerts, i);
+        else
+            i++;
+    }
+    if (!e) {
+        sqlite3_finalize(s);
+        e = buf_append(&out, doc.data, off);
+        e = e ? e : incident_doc_alerts(alerts, &out);
+        e = e ? e : save_incident(db, tenant, &inc, &out, off, ei);
+    }
+    json_decref(alerts);
+release:
+    incident_release(&inc);
+done:
+    buf_release(&doc);
+    buf_release(&out);
+    return e;
+}
+
+static enum err import_one(struct sqlite_store *st, const char *tenant, const struct incident *inc,
+                           sqlite3_stmt *owner, sqlite3_stmt *del, sqlite3_stmt *ins,
+                           int64_t **moved, size_t *nmoved, struct err_info *ei)
+{
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    enum err e = incident_doc_head(inc, &doc);
+    size_t off = doc.len;
+    e = e ? e : incident_doc_alerts(inc->alerts, &doc);
+    e = e ? e : save_incident(st->writer, tenant, inc, &doc, off, ei);
+    buf_release(&doc);
+    if (e)
+        return e;
+    sqlite3_reset(del);
+    sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(del, 2, inc->id);
+    if (sqlite3_step(del) != SQLITE_DONE)
+        return sq_fail(st->writer, "importing alerts", ei);
+    size_t i;
+    json_t *a;
+    json_array_foreach(inc->alerts, i, a)
+    {
+        const char *aid = json_string_value(json_object_get(a, "alertId"));
+        sqlite3_reset(owner);
+        sqlite3_bind_text(owner, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(owner, 2, aid, -1, SQLITE_STATIC);
+        if (sqlite3_step(owner) == SQLITE_ROW) {
+            int64_t other = sqlite3_column_int64(owner, 0);
+            if (other != inc->id) {
+                *moved = xrealloc(*moved, (*nmoved + 1) * sizeof(**moved));
+                (*moved)[(*nmoved)++] = other;
+            }
+        }
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 2, aid, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 3, inc->id);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            return sq_fail(st->writer, "importing alerts", ei);
+    }
+    return ERR_OK;
+}
+
+static enum err sqlite_incident_import(struct store *base, const char *tenant,
+                                       struct incident *const *incs, size_t n,
+                                       struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3_stmt *owner = NULL, *del = NULL, *ins = NULL;
+    int64_t *moved = NULL;
+    size_t nmoved = 0;
+    int64_t max_time = 0;
+
+    pthread_mutex_lock(&st->write_lock);
+    enum err e = sq_exec(st->writer, "BEGIN IMMEDIATE", ei);
+    if (e)
+        goto unlock;
+    e = sq_prepare(st->writer,
+                   "SELECT incident_id FROM alerts WHERE tenant_id = ? AND alert_id = ?", &owner,
+                   ei);
+    e = e ? e
+          : sq_prepare(st->writer, "DELETE FROM alerts WHERE tenant_id = ? AND incident_id = ?",
+                       &del, ei);
+    e = e ? e
+          : sq_prepare(st->writer,
+                       "INSERT INTO alerts (tenant_id, alert_id, incident_id) VALUES (?,?,?) "
+                       "ON CONFLICT (tenant_id, alert_id) DO UPDATE SET incident_id = "
+                       "excluded.incident_id",
+                       &ins, ei);
+    for (size_t i = 0; !e && i < n; i++) {
+        e = import_one(st, tenant, incs[i], owner, del, ins, &moved, &nmoved, ei);
+        if (incs[i]->last_update_time > max_time)
+            max_time = incs[i]->last_update_time;
+    }
+    for (size_t i = 0; !e && i < nmoved; i++)
+        e = fixup_moved_alerts(st->writer, tenant, moved[i], ei);
+    sqlite3_finalize(owner);
+    sqlite3_finalize(del);
+    sqlite3_finalize(ins);
+    if (!e)
+        e = sq_exec(st->writer, "COMMIT", ei);
+    if (e)
+        sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
+    else if (max_time > st->last_issued)
+        st->last_issued = max_time;
+unlock:
+    pthread_mutex_unlock(&st->write_lock);
+    free(moved);
+    return e;
+}
+
+const struct store_ops store_sqlite_ops = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .free = sqlite_free,
+    .incident_list = sqlite_incident_list,
+    .incident_get = sqlite_incident_get,
+    .incident_update = sqlite_incident_update,
+    .incident_import = sqlite_incident_import,
+    .incident_count = sqlite_incident_count,
+};
