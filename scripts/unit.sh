@@ -14,7 +14,7 @@ grep -ho '^Suite \*[a-z0-9_]*_suite(void)' $tests | sed 's/^Suite \*\(.*\)_suite
 # shellcheck disable=SC2086
 gcc -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -O1 -g -fno-omit-frame-pointer \
     -fsanitize=address,undefined -fno-sanitize-recover=all -Wall -Wextra -Werror -Wshadow \
-    -Wmissing-prototypes -Wstrict-prototypes -Isrc -I"$out" \
+    -Wstrict-prototypes -Isrc -I"$out" \
     $(pkg-config --cflags check jansson sqlite3 libmicrohttpd) \
     tests/check_main.c $tests $srcs -o "$out/runner" \
     $(pkg-config --libs check jansson sqlite3 libmicrohttpd libcrypto zlib libcurl) -lpthread -lm

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The only test main(): one SRunner holding every suite, so one Check summary ends the run. */
 #include "common.h"
+#include "log.h"
 #include "tests.h"
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -66,6 +67,8 @@ char *test_tmpdir(void)
 
 int main(void)
 {
+    /* Library code logs migrations and storage errors; tests that care read them directly. */
+    log_max_level = getenv("INCIDENTD_TEST_LOG") ? LOG_DEBUG : LOG_ERROR;
     SRunner *sr = srunner_create(NULL);
 #define SUITE(name) srunner_add_suite(sr, name##_suite());
 #include "suites.inc"

@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/* Black-box helpers: start/stop the real server, HTTP with libcurl, run subcommands. */
+#include "common.h"
+#include "e2e.h"
+#include "tests.h"
+#include <curl/curl.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <strings.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+bool test_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return false;
+    size_t n = strlen(text);
+    bool ok = fwrite(text, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+bool test_server_start(struct test_server *s, const char *db, const char *const *extra_args)
+{
+    memset(s, 0, sizeof(*s));
+    s->dir = test_tmpdir();
+    if (!s->dir)
+        return false;
+    size_t n = strlen(s->dir) + 32;
+    s->db = malloc(n);
+    s->log = malloc(n);
+    snprintf(s->db, n, "%s/incidentd.db", s->dir);
+    snprintf(s->log, n, "%s/server.log", s->dir);
+    if (db) {
+        free(s->db);
+        s->db = strdup(db);
+    }
+    int out[2];
+    if (pipe(out) != 0)
+        return false;
+    const char *argv[64];
+    int k = 0;
+    argv[k++] = test_binary();
+    argv[k++] = "serve";
+    argv[k++] = "--db";
+    argv[k++] = s->db;
+    argv[k++] = "--listen";
+    argv[k++] = "127.0.0.1:0";
+    for (int i = 0; extra_args && extra_args[i] && k < 62; i++)
+        argv[k++] = extra_args[i];
+    argv[k] = NULL;
+    s->pid = fork();
+    if (s->pid == 0) {
+        dup2(out[1], 1);
+        int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0)
+            dup2(fd, 2);
+        close(out[0]);
+        close(out[1]);
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[256] = "";
+    bool ok = false;
+    /* Under ASan the binary may take a moment to start; fgets blocks until the line or EOF. */
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, "listening on http://127.0.0.1:");
+        if (p) {
+            s->port = atoi(p + strlen("listening on http://127.0.0.1:"));
+            ok = s->port > 0;
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    if (!ok) {
+        fprintf(stderr, "test server did not start; log in %s\n", s->log);
+        return false;
+    }
+    snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+    return true;
+}
+
+static void rmrf(const char *dir)
+{
+    pid_t p = fork();
+    if (p == 0) {
+        execlp("rm", "rm", "-rf", dir, (char *)NULL);
+        _exit(127);
+    }
+    int st;
+    waitpid(p, &st, 0);
+}
+
+int test_server_stop(struct test_server *s, bool keep_dir)
+{
+    int status = -1;
+    if (s->pid > 0) {
+        kill(s->pid, SIGTERM);
+        int st;
+        if (waitpid(s->pid, &st, 0) == s->pid)
+            status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (status != 0) {
+            char *log = test_read_file(s->log, NULL);
+            fprintf(stderr, "server exited with %d; its log:\n%s\n", status, log ? log : "");
+            free(log);
+        }
+    }
+    if (s->dir && !keep_dir)
+        rmrf(s->dir);
+    free(s->dir);
+    free(s->db);
+    free(s->log);
+    memset(s, 0, sizeof(*s));
+    return status;
+}
+
+struct grow {
+    char *p;
+    size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct grow *g = ud;
+    size_t n = size * nmemb;
+    char *q = realloc(g->p, g->len + n + 1);
+    if (!q)
+        return 0;
+    g->p = q;
+    memcpy(g->p + g->len, ptr, n);
+    g->len += n;
+    g->p[g->len] = '\0';
+    return n;
+}
+
+bool test_http(const struct test_server *s, const char *method, const char *path,
+               const char *content_type, const char *body, const char *const *extra_headers,
+               struct test_resp *out)
+{
+    memset(out, 0, sizeof(*out));
+    CURL *c = curl_easy_init();
+    if (!c)
+        return false;
+    size_t ulen = strlen(s->base) + strlen(path) + 1;
+    char *url = malloc(ulen);
+    snprintf(url, ulen, "%s%s", s->base, path);
+    struct grow b = {0}, h = {0};
+    struct curl_slist *hdrs = NULL;
+    char ct[256];
+    if (content_type) {
+        snprintf(ct, sizeof(ct), "Content-Type: %s", content_type);
+        hdrs = curl_slist_append(hdrs, ct);
+    } else if (body) {
+        hdrs = curl_slist_append(hdrs, "Content-Type:");
+    }
+    hdrs = curl_slist_append(hdrs, "Expect:");
+    for (int i = 0; extra_headers && extra_headers[i]; i++)
+        hdrs = curl_slist_append(hdrs, extra_headers[i]);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(hdrs);
+    curl_easy_cleanup(c);
+    free(url);
+    out->body = b.p ? b.p : strdup("");
+    out->len = b.len;
+    out->headers = h.p ? h.p : strdup("");
+    return rc == CURLE_OK;
+}
+
+bool test_resp_header(const struct test_resp *r, const char *name, char *out, size_t cap)
+{
+    size_t nl = strlen(name);
+    for (const char *p = r->headers; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        if (len > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (*v == ' ')
+                v++;
+            size_t vl = (size_t)(p + len - v);
+            while (vl && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+                vl--;
+            snprintf(out, cap, "%.*s", (int)vl, v);
+            return true;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+    return false;
+}
+
+void test_resp_free(struct test_resp *r)
+{
+    free(r->body);
+    free(r->headers);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *slurp_fd(int fd)
+{
+    struct grow g = {0};
+    char tmp[4096];
+    ssize_t n;
+    while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+        on_data(tmp, 1, (size_t)n, &g);
+    return g.p ? g.p : strdup("");
+}
+
+int test_run_cli(const char *const *args, char **out, char **err)
+{
+    char *dir = test_tmpdir();
+    char opath[512], epath[512];
+    snprintf(opath, sizeof(opath), "%s/out", dir);
+    snprintf(epath, sizeof(epath), "%s/err", dir);
+    const char *argv[64];
+    int k = 0;
+    argv[k++] = test_binary();
+    for (int i = 0; args[i] && k < 63; i++)
+        argv[k++] = args[i];
+    argv[k] = NULL;
+    pid_t p = fork();
+    if (p == 0) {
+        int o = open(opath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(epath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], (char *const *)(uintptr_t)argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(p, &st, 0);
+    int fo = open(opath, O_RDONLY), fe = open(epath, O_RDONLY);
+    if (out)
+        *out = slurp_fd(fo);
+    if (err)
+        *err = slurp_fd(fe);
+    close(fo);
+    close(fe);
+    rmrf(dir);
+    free(dir);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Black-box helpers: run the real incidentd binary (test_binary()) as a server on 127.0.0.1 and
+ * an ephemeral port, talk HTTP to it with libcurl, and run its subcommands.
+ */
+#ifndef E2E_H
+#define E2E_H
+
+#include "common.h"
+#include <sys/types.h>
+
+struct test_server {
+    pid_t pid;
+    int port;
+    char base[64]; /* "http://127.0.0.1:PORT" */
+    char *dir;     /* temporary directory holding the database (owned) */
+    char *db;      /* database path (owned) */
+    char *log;     /* server stderr file (owned) */
+};
+
+/*
+ * Creates a temporary directory with an empty database (or uses `db` when non-NULL), starts
+ * `incidentd serve --db … --listen 127.0.0.1:0` plus extra_args (NULL-terminated, may be NULL)
+ * and waits for its "listening on" line. Returns false (with a message on stderr) on failure.
+ */
+bool test_server_start(struct test_server *s, const char *db, const char *const *extra_args);
+
+/* Sends SIGTERM, waits, and returns the exit status (0 expected; non-zero e.g. on a leak);
+ * removes the temporary directory unless keep_dir. */
+int test_server_stop(struct test_server *s, bool keep_dir);
+
+struct test_resp {
+    long status;
+    char *body; /* NUL-terminated, decoded if the server compressed it */
+    size_t len;
+    char *headers; /* raw header block */
+};
+
+/*
+ * Sends one request. path is appended to s->base verbatim (include the query). content_type and
+ * body may be NULL. extra_headers is a NULL-terminated list of "Name: value" lines or NULL.
+ * Returns false on a transport error.
+ */
+bool test_http(const struct test_server *s, const char *method, const char *path,
+               const char *content_type, const char *body, const char *const *extra_headers,
+               struct test_resp *out);
+
+/* Value of a response header (case-insensitive name) copied into out; false when absent. */
+bool test_resp_header(const struct test_resp *r, const char *name, char *out, size_t cap);
+
+void test_resp_free(struct test_resp *r);
+
+/* Runs `incidentd <args…>` (NULL-terminated) and returns its exit status; captures stdout and
+ * stderr into malloc'd strings when the pointers are non-NULL. */
+int test_run_cli(const char *const *args, char **out, char **err);
+
+/* Writes text to path; false on failure. */
+bool test_write_file(const char *path, const char *text);
+
+#endif

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Storage conformance: the behaviour every backend must share (docs/internals/storage.md), run
+ * on a fresh SQLite file per test.
+ */
+#include "common.h"
+#include "buf.h"
+#include "odata.h"
+#include "store.h"
+#include "tests.h"
+#include "ts.h"
+#include <unistd.h>
+
+static char *dir;
+static struct store *st;
+static char dbpath[512];
+
+static void setup(void)
+{
+    dir = test_tmpdir();
+    snprintf(dbpath, sizeof(dbpath), "%s/t.db", dir);
+    struct store_options o;
+    store_options_init(&o, dbpath);
+    o.sync = STORE_SYNC_NORMAL;
+    o.readers = 2;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_msg(store_open(&o, &st, &ei) == ERR_OK, "%s", ei.msg);
+}
+
+static void teardown(void)
+{
+    store_free(st);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(dir);
+}
+
+/* Imports incident `id` with `nalerts` alerts whose ids are prefixed by `alert_prefix`. */
+static void put(const char *tenant, int64_t id, const char *updated, int nalerts,
+                const char *alert_prefix, const char *status)
+{
+    char text[8192];
+    int n = snprintf(text, sizeof(text),
+                     "{\"incidentId\":%" PRId64 ",\"incidentName\":\"i%" PRId64 "\","
+                     "\"createdTime\":\"2020-01-01T00:00:00Z\",\"lastUpdateTime\":\"%s\","
+                     "\"status\":\"%s\",\"alerts\":[",
+                     id, id, updated, status);
+    for (int i = 0; i < nalerts; i++)
+        n += snprintf(text + n, sizeof(text) - (size_t)n,
+                      "%s{\"alertId\":\"%s%d\",\"creationTime\":\"2020-01-01T00:00:0%dZ\"}",
+                      i ? "," : "", alert_prefix, i, i % 10);
+    snprintf(text + n, sizeof(text) - (size_t)n, "]}");
+    json_t *j = json_loads(text, 0, NULL);
+    ck_assert(j != NULL);
+    struct incident inc;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_msg(incident_from_json(j, INCIDENT_IMPORT, &inc, &ei) == ERR_OK, "%s", ei.msg);
+    struct incident *p = &inc;
+    ck_assert_msg(store_incident_import(st, tenant, &p, 1, &ei) == ERR_OK, "%s", ei.msg);
+    incident_release(&inc);
+    json_decref(j);
+}
+
+struct collect {
+    int64_t ids[256];
+    size_t n;
+    struct buf last;
+};
+
+static enum err collect_row(void *ctx, int64_t id, const char *doc, size_t len)
+{
+    struct collect *c = ctx;
+    if (c->n < ARRAY_SIZE(c->ids))
+        c->ids[c->n++] = id;
+    buf_reset(&c->last);
+    return buf_append(&c->last, doc, len);
+}
+
+static size_t list(const char *tenant, const char *filter, int64_t top, int64_t skip,
+                   struct collect *c, bool *more)
+{
+    struct odata_query q;
+    odata_query_init(&q);
+    struct err_info ei;
+    err_clear(&ei);
+    char topv[24], skipv[24];
+    snprintf(topv, sizeof(topv), "%" PRId64, top);
+    snprintf(skipv, sizeof(skipv), "%" PRId64, skip);
+    struct odata_param params[3] = {
+        {"$top", 4, topv, strlen(topv)},
+        {"$skip", 5, skipv, strlen(skipv)},
+        {"$filter", 7, filter ? filter : "", filter ? strlen(filter) : 0},
+    };
+    ck_assert_msg(odata_query_parse(&q, params, filter ? 3 : 2, &ei) == ERR_OK, "%s", ei.msg);
+    c->n = 0;
+    ck_assert_msg(store_incident_list(st, tenant, &q, collect_row, c, more, &ei) == ERR_OK, "%s",
+                  ei.msg);
+    odata_query_release(&q);
+    return c->n;
+}
+
+START_TEST(test_store_default_order_and_paging)
+{
+    put("t", 1, "2021-01-01T00:00:00Z", 1, "a", "Active");
+    put("t", 2, "2021-01-03T00:00:00Z", 1, "b", "Active");
+    put("t", 3, "2021-01-02T00:00:00Z", 1, "c", "Resolved");
+    put("t", 4, "2021-01-03T00:00:00Z", 1, "d", "Active");
+    put("other", 5, "2022-01-01T00:00:00Z", 1, "e", "Active");
+    struct collect c = {0};
+    buf_init(&c.last, BUF_UNLIMITED);
+    bool more;
+    /* lastUpdateTime desc, then incidentId asc; other tenants invisible. */
+    ck_assert_int_eq(list("t", NULL, 100, 0, &c, &more), 4);
+    ck_assert(!more);
+    int64_t want[] = {2, 4, 3, 1};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(c.ids[i], want[i]);
+    ck_assert_int_eq(list("t", NULL, 2, 0, &c, &more), 2);
+    ck_assert(more);
+    ck_assert_int_eq(list("t", NULL, 2, 2, &c, &more), 2);
+    ck_assert(!more);
+    ck_assert_int_eq(c.ids[0], 3);
+    ck_assert_int_eq(list("t", "status eq 'active' and lastUpdateTime gt 2021-01-01T00:00:00Z",
+                          100, 0, &c, &more),
+                     2);
+    ck_assert_int_eq(list("t", NULL, 0, 0, &c, &more), 0);
+    ck_assert(!more);
+    buf_release(&c.last);
+}
+END_TEST
+
+static enum err ignore_row(void *ctx, int64_t id, const char *doc, size_t len)
+{
+    UNUSED(id);
+    return buf_append(ctx, doc, len);
+}
+
+static enum err apply(int64_t id, const char *body, struct buf *out, struct err_info *ei)
+{
+    json_t *j = json_loads(body, 0, NULL);
+    struct incident_patch p;
+    err_clear(ei);
+    enum err e = incident_patch_parse(j, &p, ei);
+    if (!e) {
+        p.author = "unit";
+        buf_reset(out);
+        e = store_incident_update(st, "t", id, &p, ignore_row, out, ei);
+    }
+    incident_patch_release(&p);
+    json_decref(j);
+    return e;
+}
+
+START_TEST(test_store_update_rules)
+{
+    put("t", 1, "2021-01-01T00:00:00Z", 2, "a", "Active");
+    struct buf out;
+    buf_init(&out, BUF_UNLIMITED);
+    struct err_info ei;
+    ck_assert_int_eq(apply(1, "{}", &out, &ei), ERR_OK);
+    ck_assert(strstr(out.data, "\"lastUpdateTime\":\"2021-01-01T00:00:00Z\""));
+    ck_assert_int_eq(apply(2, "{}", &out, &ei), ERR_NOT_FOUND);
+    ck_assert_int_eq(apply(1, "{\"status\":\"Resolved\",\"comment\":\"done\"}", &out, &ei),
+                     ERR_OK);
+    ck_assert(!strstr(out.data, "\"lastUpdateTime\":\"2021-01-01T00:00:00Z\""));
+    ck_assert(strstr(out.data, "\"status\":\"Resolved\""));
+    ck_assert(strstr(out.data, "\"createdBy\":\"unit\""));
+    /* Both alerts resolved: the incident status once, the two alerts' statuses. */
+    const char *p = out.data;
+    int resolved = 0;
+    while ((p = strstr(p, "\"status\":\"Resolved\"")) != NULL) {
+        resolved++;
+        p++;
+    }
+    ck_assert_int_eq(resolved, 3);
+    /* A failed rule writes nothing. */
+    struct buf before;
+    buf_init(&before, BUF_UNLIMITED);
+    struct collect c = {0};
+    buf_init(&c.last, BUF_UNLIMITED);
+    bool more;
+    list("t", NULL, 1, 0, &c, &more);
+    buf_append(&before, c.last.data, c.last.len);
+    ck_assert_int_eq(apply(1, "{\"comment\":\"x\",\"determination\":\"Malware\"}", &out, &ei),
+                     ERR_BODY);
+    list("t", NULL, 1, 0, &c, &more);
+    ck_assert_str_eq(before.data, c.last.data);
+    buf_release(&before);
+    buf_release(&c.last);
+    buf_release(&out);
+}
+END_TEST
+
+START_TEST(test_store_update_time_strictly_increases)
+{
+    /* An imported time in the future: the next write must still move forward. */
+    put("t", 1, "2999-01-01T00:00:00.0000001Z", 0, "a", "Active");
+    put("t", 2, "2021-01-01T00:00:00Z", 0, "b", "Active");
+    struct buf out;
+    buf_init(&out, BUF_UNLIMITED);
+    struct err_info ei;
+    ck_assert_int_eq(apply(1, "{\"comment\":\"x\"}", &out, &ei), ERR_OK);
+    ck_assert(strstr(out.data, "\"lastUpdateTime\":\"2999-01-01T00:00:00.0000002Z\""));
+    /* Store-wide: no later write gets an earlier time than one already issued. */
+    ck_assert_int_eq(apply(2, "{\"comment\":\"y\"}", &out, &ei), ERR_OK);
+    ck_assert(strstr(out.data, "\"lastUpdateTime\":\"2999-01-01T00:00:00.0000003Z\""));
+    buf_release(&out);
+}
+END_TEST
+
+START_TEST(test_store_import_moves_alerts)
+{
+    put("t", 1, "2021-01-01T00:00:00Z", 2, "x", "Active");
+    put("t", 2, "2021-01-02T00:00:00Z", 1, "x", "Active"); /* takes alert x0 */
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_int_eq(store_incident_get(st, "t", 1, ignore_row, &doc, &ei), ERR_OK);
+    ck_assert(!strstr(doc.data, "\"x0\""));
+    ck_assert(strstr(doc.data, "\"x1\""));
+    buf_reset(&doc);
+    ck_assert_int_eq(store_incident_get(st, "t", 2, ignore_row, &doc, &ei), ERR_OK);
+    ck_assert(strstr(doc.data, "\"x0\""));
+    ck_assert_int_eq(store_incident_get(st, "other", 2, ignore_row, &doc, &ei), ERR_NOT_FOUND);
+    buf_release(&doc);
+}
+END_TEST
+
+START_TEST(test_store_reopen_keeps_data)
+{
+    put("t", 9, "2021-01-01T00:00:00Z", 1, "a", "Active");
+    store_free(st);
+    struct store_options o;
+    store_options_init(&o, dbpath);
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_int_eq(store_open(&o, &st, &ei), ERR_OK);
+    int64_t n = 0;
+    ck_assert_int_eq(store_incident_count(st, "t", &n, &ei), ERR_OK);
+    ck_assert_int_eq(n, 1);
+}
+END_TEST
+
+Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("sqlite");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_store_default_order_and_paging);
+    tcase_add_test(tc, test_store_update_rules);
+    tcase_add_test(tc, test_store_update_time_strictly_increases);
+    tcase_add_test(tc, test_store_import_moves_alerts);
+    tcase_add_test(tc, test_store_reopen_keeps_data);
+    suite_add_tcase(s, tc);
+    return s;
+}
