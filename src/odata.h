@@ -58,10 +58,10 @@ struct odata_node {
     enum odata_field field;          /* CMP */
     enum odata_op op;                /* CMP */
     enum odata_value_kind value_kind;
-    int64_t i;   /* INT, TIME */
-    char *s;     /* STRING: malloc'd, NUL-terminated */
+    int64_t i; /* INT, TIME */
+    char *s;   /* STRING: malloc'd, NUL-terminated */
     size_t s_len;
-    int offset;  /* byte offset of the node's first token in the $filter text */
+    int offset; /* byte offset of the node's first token in the $filter text */
 };
 
 struct odata_order {
@@ -106,11 +106,12 @@ void odata_query_release(struct odata_query *q);
  * one of $filter, $top, $skip, $orderby, each at most once; other keys are ignored. `$top` is an
  * integer 0..100 (rejected above, never clamped), `$skip` an integer >= 0. On failure returns
  * ERR_ODATA, fills `ei` with a message for a person that names the option, the offending token
- * and its position (`ei->offset` = byte offset inside that option's value), and leaves q
- * released. Borrowed: params; q owns copies of what it keeps.
+ * and its position (`ei->offset` = byte offset inside that option's value; -1 for an unknown or
+ * duplicate option), and leaves q released. q need not be initialised; whatever it held is not
+ * freed. Borrowed: params; q owns copies of what it keeps.
  */
-enum err odata_query_parse(struct odata_query *q, const struct odata_param *params,
-                           size_t nparams, struct err_info *ei);
+enum err odata_query_parse(struct odata_query *q, const struct odata_param *params, size_t nparams,
+                           struct err_info *ei);
 
 /*
  * Parses a `$filter` expression (CONTRACT §3 grammar, see docs/internals/odata.md) into a tree;

@@ -43,7 +43,8 @@ struct odata_sql_params {
  * comparison with a NULL assignedTo is false, never SQL NULL, so `not` and `ne` behave as OData
  * says). Placeholders are numbered from first_placeholder (PG `$n`; ignored for SQLite) and the
  * values appended to params in order. ERR_TOO_LARGE when params overflow (cannot happen within
- * the 4 KiB filter limit).
+ * the 4 KiB filter limit) or the buffer's cap is hit; on error sql and params are left as they
+ * were. A NULL filter appends `1 = 1`.
  */
 enum err odata_sql_where(const struct odata_node *filter, enum odata_dialect d,
                          int first_placeholder, struct buf *sql, struct odata_sql_params *params);

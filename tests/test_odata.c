@@ -71,6 +71,12 @@ static char *where(const char *filter, enum odata_dialect d, char **params_out, 
     return buf_detach(&b, NULL);
 }
 
+/* True when a message filled its buffer, i.e. was probably cut short. */
+static bool msg_truncated(const struct err_info *ei)
+{
+    return strlen(ei->msg) >= sizeof(ei->msg) - 1;
+}
+
 /* Expects the filter to fail at offset with a message containing frag. */
 static void expect_filter_error(const char *filter, size_t len, int offset, const char *frag)
 {
@@ -82,6 +88,7 @@ static void expect_filter_error(const char *filter, size_t len, int offset, cons
     ck_assert_int_eq(ei.code, ERR_ODATA);
     ck_assert_msg(ei.offset == offset, "offset %d, want %d (%s)", ei.offset, offset, ei.msg);
     ck_assert_msg(strstr(ei.msg, frag), "message '%s' lacks '%s'", ei.msg, frag);
+    ck_assert_msg(!msg_truncated(&ei), "message cut short: %s", ei.msg);
 }
 
 /* ----------------------------------------------------------------------------------------- */
@@ -130,7 +137,8 @@ static int ocase_run(const struct ocase *c)
         const char *frag = *end == ' ' ? end + 1 : end;
         if (sql)
             CASE_FAIL("parsed as '%s', want error '%s'", sql, c->error);
-        else if (ei.code != ERR_ODATA || ei.offset != off || !strstr(ei.msg, frag))
+        else if (ei.code != ERR_ODATA || ei.offset != off || !strstr(ei.msg, frag) ||
+                 msg_truncated(&ei))
             CASE_FAIL("error %d at %d '%s', want at %ld '%s'", (int)ei.code, ei.offset, ei.msg, off,
                       frag);
     } else if (!sql) {
@@ -364,8 +372,8 @@ START_TEST(test_odata_blanks_and_bytes)
     expect_filter_error("status eq 'Active'\0", 19, 18, "unexpected byte 0x00");
 
     /* Non-ASCII text in a message is shown as '?'. */
-    const char *u1 = "st\xc3\xa4tus eq 'Active'", *u2 = "severity eq 'H\xc3\xb6h'";
-    expect_filter_error(u1, strlen(u1), 2, "unexpected byte 0xc3");
+    const char *u1 = "status eq \xc3\xa4", *u2 = "severity eq 'H\xc3\xb6h'";
+    expect_filter_error(u1, strlen(u1), 10, "unexpected byte 0xc3 at position 10");
     expect_filter_error(u2, strlen(u2), 12, "unknown severity 'H??h'");
 }
 END_TEST
@@ -700,6 +708,7 @@ static void expect_option_error(const char *key, const char *value, int offset, 
     ck_assert_msg(ei.offset == offset, "%s=%s: offset %d, want %d (%s)", key, value, ei.offset,
                   offset, ei.msg);
     ck_assert_msg(strstr(ei.msg, frag), "%s=%s: message '%s' lacks '%s'", key, value, ei.msg, frag);
+    ck_assert_msg(!msg_truncated(&ei), "message cut short: %s", ei.msg);
     /* Released on failure. */
     ck_assert_ptr_null(q.filter);
     ck_assert_ptr_null(q.filter_text);
@@ -895,6 +904,80 @@ START_TEST(test_odata_query_options)
 }
 END_TEST
 
+/* Messages quote at most 32 bytes of a token, so even the longest fit err_info.msg whole. */
+START_TEST(test_odata_message_lengths)
+{
+    static const struct {
+        const char *tail; /* placed after 3900 blanks */
+        const char *frag;
+    } cases[] = {
+        {"'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' "
+         "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+         "in $filter"},
+        {"incidentId eq 1 'cccccccccccccccccccccccccccccccccccccccccccccccccccccc'",
+         "or the end of $filter"},
+        {"lastUpdateTime eq '2020-09-06T14:46:57.0000000000000000000000000000000000Z'",
+         "e.g. 2020-09-06T14:46:57Z"},
+        {"lastUpdateTime eq 'dddddddddddddddddddddddddddddddddddddddddddddddddddddd'",
+         "in $filter"},
+        {"classification eq 'eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee'", "allowed: "},
+        {"determination eq 'ffffffffffffffffffffffffffffffffffffffffffffffffffffff'", "..."},
+        {"lastUpdateTime gt 2020-09-06T14:46:57.123456700000000000000000000000 02:00",
+         "more than 7 fractional digits"},
+        {"lastUpdateTime gt 2020-09-06T14:46:57 02:00", "as %2Bhh:mm"},
+        {"lastUpdateTime gt 2020-09-06T14:46:57.1234567000000000000000000000000000Z",
+         "more than 7 fractional digits"},
+        {"(incidentId eq 1 gggggggggggggggggggggggggggggggggggggggggggggggggggggggg", "in $filter"},
+        {"incidentId eq 99999999999999999999999999999999999999999999999999999999999999",
+         "is out of range"},
+        {"LASTUPDATETIME eq 1", "case-sensitive: 'lastUpdateTime'"},
+        {"classification eq nullnullnullnullnullnullnullnullnullnullnullnull", "at position"},
+    };
+    char *s = xmalloc(ODATA_MAX_FILTER_BYTES + 1);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        size_t tl = strlen(cases[i].tail);
+        ck_assert(3900 + tl <= ODATA_MAX_FILTER_BYTES);
+        memset(s, ' ', 3900);
+        memcpy(s + 3900, cases[i].tail, tl);
+        struct err_info ei;
+        struct odata_node *n = NULL;
+        err_clear(&ei);
+        ck_assert_int_eq(odata_filter_parse(s, 3900 + tl, &n, &ei), ERR_ODATA);
+        ck_assert_msg(!msg_truncated(&ei), "cut short: %s", ei.msg);
+        ck_assert_msg(strstr(ei.msg, cases[i].frag), "'%s' lacks '%s'", ei.msg, cases[i].frag);
+        ck_assert_int_ge(ei.offset, 3900);
+    }
+    free(s);
+
+    struct odata_query q;
+    struct err_info ei;
+    char skip[200];
+    memset(skip, '9', sizeof(skip) - 2);
+    skip[sizeof(skip) - 2] = 'x';
+    skip[sizeof(skip) - 1] = '\0';
+    ck_assert_int_eq(parse_one(&q, "$skip", skip, &ei), ERR_ODATA);
+    ck_assert_msg(!msg_truncated(&ei), "cut short: %s", ei.msg);
+    ck_assert_int_eq(parse_one(&q, "$skip", skip + 100, &ei), ERR_ODATA);
+    ck_assert_msg(!msg_truncated(&ei), "cut short: %s", ei.msg);
+    skip[sizeof(skip) - 2] = '9';
+    ck_assert_int_eq(parse_one(&q, "$skip", skip, &ei), ERR_ODATA);
+    ck_assert_msg(!msg_truncated(&ei), "cut short: %s", ei.msg);
+    ck_assert_int_eq(parse_one(&q, "$orderby",
+                               "createdTime, lastUpdateTime desc, incidentId, "
+                               "createdTimeWithAVeryVeryVeryLongSuffix",
+                               &ei),
+                     ERR_ODATA);
+    ck_assert_msg(!msg_truncated(&ei), "cut short: %s", ei.msg);
+    ck_assert_int_eq(
+        parse_one(&q, "$orderby", "createdTime ascendingascendingascendingascending", &ei),
+        ERR_ODATA);
+    ck_assert_msg(!msg_truncated(&ei), "cut short: %s", ei.msg);
+    ck_assert_int_eq(parse_one(&q, "$selectAVeryVeryVeryLongOptionNameThatGoesOnAndOn", "", &ei),
+                     ERR_ODATA);
+    ck_assert_msg(!msg_truncated(&ei), "cut short: %s", ei.msg);
+}
+END_TEST
+
 /* ----------------------------------------------------------------------------------------- */
 /* Robustness: random and mutated filters never crash and always report a sane error        */
 /* ----------------------------------------------------------------------------------------- */
@@ -980,6 +1063,7 @@ static void fuzz_one(const char *s, size_t len)
         ck_assert_msg(ei.offset >= 0 && (size_t)ei.offset <= len, "offset %d of %zu: %s", ei.offset,
                       len, ei.msg);
         ck_assert(ei.msg[0] != '\0');
+        ck_assert_msg(!msg_truncated(&ei), "message cut short: %s", ei.msg);
         ck_assert_ptr_null(n);
         return;
     }
@@ -1090,6 +1174,7 @@ Suite *odata_suite(void)
     tcase_add_test(tc, test_odata_depth_limit);
     tcase_add_test(tc, test_odata_length_limit);
     tcase_add_test(tc, test_odata_blanks_and_bytes);
+    tcase_add_test(tc, test_odata_message_lengths);
     tcase_add_test(tc, test_odata_node_offsets);
     tcase_add_test(tc, test_odata_field_names);
     tcase_add_test(tc, test_odata_robustness);
