@@ -70,7 +70,8 @@ void api_incidents_list(struct app *app, const struct principal *who, struct htt
         return;
     }
     buf_putc(b, ']');
-    if (more) {
+    /* A skip near INT64_MAX cannot have rows after it; the guard keeps the sum defined. */
+    if (more && q.skip <= INT64_MAX - q.top) {
         /* Absolute and usable verbatim: repeats the client's $filter, $orderby and $top with
          * $skip advanced (CONTRACT §3). */
         buf_appendf(b, ",\"@odata.nextLink\":\"%s/api/incidents/?", base);
