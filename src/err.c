@@ -20,6 +20,7 @@ static const struct {
     [ERR_NO_ROUTE] = {"no such route", 404, "NotFound"},
     [ERR_METHOD] = {"method not allowed", 405, "MethodNotAllowed"},
     [ERR_TOO_LARGE] = {"too large", 413, "BadRequest"},
+    [ERR_HEADERS_TOO_LARGE] = {"request headers too large", 431, "BadRequest"},
     [ERR_MEDIA_TYPE] = {"unsupported media type", 415, "BadRequest"},
     [ERR_RATE_LIMITED] = {"too many requests", 429, "TooManyRequests"},
     [ERR_CONFLICT] = {"conflict", 409, "Conflict"},

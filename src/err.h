@@ -11,22 +11,23 @@
 enum err {
     ERR_OK = 0,
     ERR_NOMEM,
-    ERR_INVALID,        /* generic invalid argument (CLI, config) */
-    ERR_ODATA,          /* 400 ODataError: bad $filter/$top/$skip/$orderby/unknown option */
-    ERR_BODY,           /* 400 InvalidRequestBody: malformed JSON, bad property or value */
-    ERR_INPUT,          /* 400 InvalidInput: bad path id, forbidden transition */
-    ERR_UNAUTHORIZED,   /* 401 */
-    ERR_FORBIDDEN,      /* 403 */
-    ERR_NOT_FOUND,      /* 404 ResourceNotFound: no such incident */
-    ERR_NO_ROUTE,       /* 404 NotFound: unknown path */
-    ERR_METHOD,         /* 405 MethodNotAllowed */
-    ERR_TOO_LARGE,      /* 413 */
-    ERR_MEDIA_TYPE,     /* 415 */
-    ERR_RATE_LIMITED,   /* 429 */
-    ERR_CONFLICT,       /* constraint violation in storage */
-    ERR_STORAGE,        /* storage failure: 500 without details */
-    ERR_UNAVAILABLE,    /* busy or shutting down: 503 */
-    ERR_IO,             /* file or socket error (CLI) */
+    ERR_INVALID,           /* generic invalid argument (CLI, config) */
+    ERR_ODATA,             /* 400 ODataError: bad $filter/$top/$skip/$orderby/unknown option */
+    ERR_BODY,              /* 400 InvalidRequestBody: malformed JSON, bad property or value */
+    ERR_INPUT,             /* 400 InvalidInput: bad path id, forbidden transition */
+    ERR_UNAUTHORIZED,      /* 401 */
+    ERR_FORBIDDEN,         /* 403 */
+    ERR_NOT_FOUND,         /* 404 ResourceNotFound: no such incident */
+    ERR_NO_ROUTE,          /* 404 NotFound: unknown path */
+    ERR_METHOD,            /* 405 MethodNotAllowed */
+    ERR_TOO_LARGE,         /* 413 */
+    ERR_HEADERS_TOO_LARGE, /* 431: request line and headers over the limit */
+    ERR_MEDIA_TYPE,        /* 415 */
+    ERR_RATE_LIMITED,      /* 429 */
+    ERR_CONFLICT,          /* constraint violation in storage */
+    ERR_STORAGE,           /* storage failure: 500 without details */
+    ERR_UNAVAILABLE,       /* busy or shutting down: 503 */
+    ERR_IO,                /* file or socket error (CLI) */
     ERR_INTERNAL,
 };
 
@@ -51,7 +52,8 @@ const char *err_api_code(enum err code);
  * so the innermost, most precise message wins (SQLite's sqlite3ErrorMsg rule). `ei` may be NULL.
  * Returns `code` so callers can write `return err_set(ei, ERR_ODATA, pos, "...")`.
  */
-ATTR_PRINTF(4, 5) enum err err_set(struct err_info *ei, enum err code, int offset, const char *fmt, ...);
+ATTR_PRINTF(4, 5)
+enum err err_set(struct err_info *ei, enum err code, int offset, const char *fmt, ...);
 
 /* Resets an info to "no error". */
 void err_clear(struct err_info *ei);

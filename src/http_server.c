@@ -215,6 +215,15 @@ static enum MHD_Result queue_error(struct conn_req *r, struct MHD_Connection *c,
     return ret;
 }
 
+/* Adds one header's size as it appeared on the wire ("Name: value\r\n"). */
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    UNUSED(kind);
+    *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -230,6 +239,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r->started) {
         r->started = true;
         snprintf(r->method, sizeof(r->method), "%s", method);
+        /* libmicrohttpd's memory pool is sized with slack for its read buffer, so the exact
+         * header limit is enforced here, before anything is dispatched. */
+        size_t header_bytes = r->target_len + strlen(method) + 12;
+        MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &header_bytes);
+        if (header_bytes > (size_t)srv->app->cfg->max_header_bytes) {
+            err_set(&ei, ERR_HEADERS_TOO_LARGE, -1,
+                    "the request line and headers are larger than %d bytes",
+                    srv->app->cfg->max_header_bytes);
+            return queue_error(r, c, &ei);
+        }
         const char *cl =
             MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > (unsigned long long)srv->app->cfg->max_body_bytes) {

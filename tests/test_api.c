@@ -401,6 +401,28 @@ START_TEST(test_api_get_one)
 }
 END_TEST
 
+START_TEST(test_api_header_limit)
+{
+    /* 16 KiB of request line and headers by default: just under passes, just over is 431. */
+    char *h = malloc(17000);
+    memcpy(h, "X-Pad: ", 7);
+    memset(h + 7, 'a', 15000);
+    h[15007] = '\0';
+    const char *const ok[] = {h, NULL};
+    struct test_resp r;
+    ck_assert(test_http(&rd, "GET", "/api/incidents?$top=1", NULL, NULL, ok, &r));
+    ck_assert_int_eq(r.status, 200);
+    test_resp_free(&r);
+    memset(h + 7, 'a', 16500);
+    h[16507] = '\0';
+    const char *const big[] = {h, NULL};
+    ck_assert(test_http(&rd, "GET", "/api/incidents?$top=1", NULL, NULL, big, &r));
+    expect_error(&r, 431, "BadRequest");
+    test_resp_free(&r);
+    free(h);
+}
+END_TEST
+
 START_TEST(test_api_routes_and_methods)
 {
     req_error(&rd, "GET", "/api/alertz", NULL, NULL, 404, "NotFound");
@@ -680,6 +702,7 @@ Suite *api_suite(void)
     tcase_add_test(rcase, test_api_filters);
     tcase_add_test(rcase, test_api_get_one);
     tcase_add_test(rcase, test_api_routes_and_methods);
+    tcase_add_test(rcase, test_api_header_limit);
     tcase_add_test(rcase, test_api_compression);
     suite_add_tcase(s, rcase);
 
