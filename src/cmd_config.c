@@ -22,6 +22,7 @@ int cmd_config(int argc, char **argv)
     bool markdown = false;
     int c;
     optind = 1;
+    opterr = 0; /* our own message, in the incidentd: <what>: <why> form */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
@@ -34,6 +35,8 @@ int cmd_config(int argc, char **argv)
             fputs(config_usage, stdout);
             return 0;
         default:
+            cli_error("config", "invalid option '%s' (unknown, or missing its value)",
+                      argv[optind - 1]);
             fputs(config_usage, stderr);
             return EX_USAGE_;
         }

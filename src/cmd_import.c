@@ -105,9 +105,12 @@ static int import_file(struct store *st, const char *tenant, const char *path, s
 static int parse_opts(int argc, char **argv, bool demo, struct common_opts *o)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},        {"tenant", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'},    {"incidents", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},      {"help", no_argument, NULL, 'h'},
+        {"db", required_argument, NULL, 'd'},
+        {"tenant", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"incidents", required_argument, NULL, 'n'},
+        {"seed", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *usage = demo ? demo_usage : import_usage;
@@ -117,6 +120,7 @@ static int parse_opts(int argc, char **argv, bool demo, struct common_opts *o)
     int c;
     char *end;
     optind = 1;
+    opterr = 0; /* our own message, in the incidentd: <what>: <why> form */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -133,8 +137,7 @@ static int parse_opts(int argc, char **argv, bool demo, struct common_opts *o)
             o->incidents = demo ? strtoll(optarg, &end, 10) : -2;
             if (!demo || errno || *end || end == optarg || o->incidents < 0 ||
                 o->incidents > 100000000) {
-                cli_error("--incidents", "expected a number from 0 to 100000000, got '%s'",
-                          optarg);
+                cli_error("--incidents", "expected a number from 0 to 100000000, got '%s'", optarg);
                 return EX_USAGE_;
             }
             break;
@@ -150,6 +153,8 @@ static int parse_opts(int argc, char **argv, bool demo, struct common_opts *o)
             fputs(usage, stdout);
             return -1;
         default:
+            cli_error(demo ? "demo" : "import",
+                      "invalid option '%s' (unknown, or missing its value)", argv[optind - 1]);
             fputs(usage, stderr);
             return EX_USAGE_;
         }
@@ -233,8 +238,8 @@ int cmd_demo(int argc, char **argv)
     }
     free(incs);
     if (!rc)
-        fprintf(stderr, "incidentd: demo: wrote %lld incidents (seed %llu) to %s\n",
-                o.incidents, o.seed, cfg.db);
+        fprintf(stderr, "incidentd: demo: wrote %lld incidents (seed %llu) to %s\n", o.incidents,
+                o.seed, cfg.db);
     store_free(st);
     config_release(&cfg);
     return rc;

@@ -35,13 +35,14 @@ static bool valid_public_url(const char *u)
 int cmd_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},         {"listen", required_argument, NULL, 'l'},
-        {"config", required_argument, NULL, 'c'},     {"public-url", required_argument, NULL, 'u'},
-        {"help", no_argument, NULL, 'h'},             {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},     {"listen", required_argument, NULL, 'l'},
+        {"config", required_argument, NULL, 'c'}, {"public-url", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *db = NULL, *listen = NULL, *config_path = NULL, *public_url = NULL;
     int c;
     optind = 1;
+    opterr = 0; /* our own message, in the incidentd: <what>: <why> form */
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 'd':
@@ -60,6 +61,8 @@ int cmd_serve(int argc, char **argv)
             fputs(serve_usage, stdout);
             return 0;
         default:
+            cli_error("serve", "invalid option '%s' (unknown, or missing its value)",
+                      argv[optind - 1]);
             fputs(serve_usage, stderr);
             return EX_USAGE_;
         }

@@ -120,16 +120,24 @@ int test_server_stop(struct test_server *s, bool keep_dir)
 struct grow {
     char *p;
     size_t len;
+    size_t cap;
 };
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     struct grow *g = ud;
     size_t n = size * nmemb;
-    char *q = realloc(g->p, g->len + n + 1);
-    if (!q)
-        return 0;
-    g->p = q;
+    if (g->len + n + 1 > g->cap) {
+        /* Doubling: large bodies arrive in many small chunks. */
+        size_t cap = g->cap ? g->cap : 4096;
+        while (cap < g->len + n + 1)
+            cap *= 2;
+        char *q = realloc(g->p, cap);
+        if (!q)
+            return 0;
+        g->p = q;
+        g->cap = cap;
+    }
     memcpy(g->p + g->len, ptr, n);
     g->len += n;
     g->p[g->len] = '\0';

@@ -31,7 +31,7 @@ int test_server_stop(struct test_server *s, bool keep_dir);
 
 struct test_resp {
     long status;
-    char *body; /* NUL-terminated, decoded if the server compressed it */
+    char *body; /* NUL-terminated, as received (no Accept-Encoding is sent unless given) */
     size_t len;
     char *headers; /* raw header block */
 };
