@@ -10,15 +10,17 @@
 #include "config.h"
 #include "err.h"
 
+#define INCIDENTD_VERSION "0.1.0"
+
 #define EX_OK_          0
 #define EX_USAGE_       64
-#define EX_DATAERR_    65
-#define EX_NOINPUT_    66
+#define EX_DATAERR_     65
+#define EX_NOINPUT_     66
 #define EX_UNAVAILABLE_ 69
-#define EX_SOFTWARE_   70
-#define EX_CANTCREAT_  73
-#define EX_IOERR_      74
-#define EX_CONFIG_     78
+#define EX_SOFTWARE_    70
+#define EX_CANTCREAT_   73
+#define EX_IOERR_       74
+#define EX_CONFIG_      78
 
 int cmd_serve(int argc, char **argv);
 int cmd_import(int argc, char **argv);

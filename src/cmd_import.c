@@ -82,7 +82,8 @@ static int import_file(struct store *st, const char *tenant, const char *path, s
     size_t done = 0;
     for (; done < set.n; done++) {
         if (incident_from_json(set.items[done], INCIDENT_IMPORT, &incs[done], &ei)) {
-            cli_error(path, "line %d, incident %zu: %s", set.lines[done], done + 1, ei.msg);
+            cli_error(path, "line %d, column %d: incident %zu: %s", set.lines[done], set.cols[done],
+                      done + 1, ei.msg);
             rc = EX_DATAERR_;
             break;
         }

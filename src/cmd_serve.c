@@ -126,7 +126,7 @@ int cmd_serve(int argc, char **argv)
         cli_error("serve", "%s", ei.msg);
         store_free(store);
         config_release(&cfg);
-        return EX_UNAVAILABLE_;
+        return ei.code == ERR_INVALID ? EX_USAGE_ : EX_UNAVAILABLE_;
     }
     char listen_base[300];
     char host[256];

@@ -40,6 +40,7 @@ void import_set_init(struct import_set *s)
 {
     s->items = NULL;
     s->lines = NULL;
+    s->cols = NULL;
     s->n = 0;
     s->cap = 0;
 }
@@ -50,19 +51,22 @@ void import_set_release(struct import_set *s)
         json_decref(s->items[i]);
     free(s->items);
     free(s->lines);
+    free(s->cols);
     import_set_init(s);
 }
 
 /* Appends a new reference to `incident`. */
-static void set_push(struct import_set *s, json_t *incident, int line)
+static void set_push(struct import_set *s, json_t *incident, int line, int col)
 {
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 16;
         s->items = xrealloc(s->items, s->cap * sizeof(*s->items));
         s->lines = xrealloc(s->lines, s->cap * sizeof(*s->lines));
+        s->cols = xrealloc(s->cols, s->cap * sizeof(*s->cols));
     }
     s->items[s->n] = json_incref(incident);
     s->lines[s->n] = line;
+    s->cols[s->n] = col;
     s->n++;
 }
 
@@ -222,18 +226,6 @@ static size_t skip_value(const char *s, size_t i, size_t end)
     return i;
 }
 
-/* Offset of element k of the array whose '[' is at s[i]. */
-static size_t array_element(const char *s, size_t i, size_t end, size_t k)
-{
-    i = skip_ws(s, i + 1, end);
-    for (size_t j = 0; j < k && i < end; j++) {
-        i = skip_ws(s, skip_value(s, i, end), end);
-        if (i < end && s[i] == ',')
-            i = skip_ws(s, i + 1, end);
-    }
-    return i;
-}
-
 /* True when the string literal s[i..j) (quotes included) decodes to `want`. */
 static bool key_equals(const char *s, size_t i, size_t j, const char *want)
 {
@@ -280,24 +272,46 @@ static void strip_annotations(json_t *incident)
     }
 }
 
+/* Advances a (line, column) position from byte `from` to byte `to` (to >= from). */
+static void advance(const char *s, size_t from, size_t to, int *line, int *col)
+{
+    for (size_t i = from; i < to; i++) {
+        if (s[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else if (((unsigned char)s[i] & 0xC0) != 0x80) {
+            (*col)++;
+        }
+    }
+}
+
 /*
- * Checks that every element of `arr` is an incident object and appends them. `at` is the offset
- * of the array's '[' and `what` names the array in messages.
+ * Checks that every element of `arr` is an incident object and appends them, each with the line
+ * and column where it starts so later validation errors can point at it. `at` is the offset of
+ * the array's '['; (line, col) is the position of byte `start`, which precedes it. Elements are
+ * walked in one pass, so a large array costs O(n).
  */
 static enum err take_array(const struct input *in, json_t *arr, size_t at, size_t end,
-                           const char *what, struct import_set *set, int line)
+                           const char *what, struct import_set *set, size_t start, int line,
+                           int col)
 {
     size_t k;
     json_t *v;
+    size_t pos = skip_ws(in->data, at + 1, end);
+    advance(in->data, start, pos, &line, &col);
     json_array_foreach(arr, k, v)
     {
         if (!json_is_object(v))
-            return fail_at(in, array_element(in->data, at, end, k),
-                           "%s %zu is %s, expected an incident object", what, k, json_kind(v));
+            return fail_at(in, pos, "%s %zu is %s, expected an incident object", what, k,
+                           json_kind(v));
         if (!json_object_get(v, "incidentId"))
-            return fail_at(in, array_element(in->data, at, end, k), "%s %zu has no 'incidentId'",
-                           what, k);
-        set_push(set, v, line);
+            return fail_at(in, pos, "%s %zu has no 'incidentId'", what, k);
+        set_push(set, v, line, col);
+        size_t next = skip_ws(in->data, skip_value(in->data, pos, end), end);
+        if (next < end && in->data[next] == ',')
+            next = skip_ws(in->data, next + 1, end);
+        advance(in->data, pos, next, &line, &col);
+        pos = next;
     }
     return ERR_OK;
 }
@@ -308,14 +322,16 @@ static enum err take_document(const struct input *in, json_t *doc, size_t start,
 {
     size_t at = skip_ws(in->data, start, end);
     if (json_is_array(doc))
-        return take_array(in, doc, at, end, "array element", set, line);
+        return take_array(in, doc, at, end, "array element", set, start, line, 1);
     if (!json_is_object(doc))
         return fail_at(in, at,
                        "expected an incident, a list response or an array of incidents, found %s",
                        json_kind(doc));
     if (json_object_get(doc, "incidentId")) {
         strip_annotations(doc);
-        set_push(set, doc, line);
+        int l = line, c = 1;
+        advance(in->data, start, at, &l, &c);
+        set_push(set, doc, l, c);
         return ERR_OK;
     }
     json_t *value = json_object_get(doc, "value");
@@ -326,7 +342,7 @@ static enum err take_document(const struct input *in, json_t *doc, size_t start,
     size_t vat = object_member(in->data, at, end, "value");
     if (!json_is_array(value))
         return fail_at(in, vat, "'value' is %s, expected an array of incidents", json_kind(value));
-    return take_array(in, value, vat, end, "element", set, line);
+    return take_array(in, value, vat, end, "element", set, start, line, 1);
 }
 
 /* Parses data[start..end) as one document. */

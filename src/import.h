@@ -13,11 +13,13 @@
 #include "err.h"
 #include <jansson.h>
 
-/* The incidents found in one input, in input order. line[i] is the 1-based line on which
- * incident i's record starts (its NDJSON line, or 1 for a single document). */
+/* The incidents found in one input, in input order. lines[i] and cols[i] are the 1-based line
+ * and column (in characters) where incident i's object starts, so validation errors found later
+ * can point at it. */
 struct import_set {
     json_t **items; /* owned references */
     int *lines;
+    int *cols;
     size_t n, cap;
 };
 

@@ -23,7 +23,9 @@ static void usage(FILE *out)
     fprintf(out, "usage: incidentd <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
-    fprintf(out, "\nRun 'incidentd <command> --help' for a command's options.\n");
+    fprintf(out,
+            "\nRun 'incidentd <command> --help' for a command's options, 'incidentd --version'\n"
+            "for the version.\n");
 }
 
 void cli_error(const char *what, const char *fmt, ...)
@@ -96,6 +98,10 @@ int main(int argc, char **argv)
     if (argc < 2) {
         usage(stderr);
         return EX_USAGE_;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("incidentd %s\n", INCIDENTD_VERSION);
+        return 0;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,6 +52,8 @@ bool test_server_start(struct test_server *s, const char *db, const char *const 
     argv[k] = NULL;
     s->pid = fork();
     if (s->pid == 0) {
+        /* A runner that dies (or runs with CK_FORK=no and exits early) takes its server along. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         dup2(out[1], 1);
         int fd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0)

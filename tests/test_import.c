@@ -109,8 +109,23 @@ START_TEST(test_import_list_response)
     ck_assert_int_eq(id_of(&set, 0), 924565);
     ck_assert_int_eq(id_of(&set, 1), 924521);
     ck_assert_int_eq(id_of(&set, 2), 924518);
-    for (size_t i = 0; i < set.n; i++)
-        ck_assert_int_eq(set.lines[i], 1);
+    /* Each incident carries the position of its own '{', so a validation error found later
+     * can point at it. */
+    for (size_t i = 0; i < set.n; i++) {
+        char key[48];
+        snprintf(key, sizeof(key), "\"incidentId\": %" PRId64, id_of(&set, i));
+        const char *at = strstr(DOCS_LIST, key);
+        ck_assert_ptr_nonnull(at);
+        while (*at != '{')
+            at--;
+        int line = 1, col = 1;
+        for (const char *p = DOCS_LIST; p < at; p++) {
+            col = *p == '\n' ? 1 : col + 1;
+            line += *p == '\n';
+        }
+        ck_assert_int_eq(set.lines[i], line);
+        ck_assert_int_eq(set.cols[i], col);
+    }
     /* Nested data is handed over untouched. */
     json_t *alert = json_array_get(json_object_get(set.items[0], "alerts"), 0);
     json_t *entity = json_array_get(json_object_get(alert, "entities"), 0);
@@ -201,9 +216,11 @@ START_TEST(test_import_ndjson_lines_crlf_blank)
     ck_assert_int_eq(parse(in, &set, &ei), ERR_OK);
     ck_assert_uint_eq(set.n, 4);
     static const int lines[] = {2, 2, 5, 7};
+    static const int cols[] = {11, 28, 1, 1};
     for (size_t i = 0; i < 4; i++) {
         ck_assert_int_eq(id_of(&set, i), (int64_t)i + 1);
         ck_assert_int_eq(set.lines[i], lines[i]);
+        ck_assert_int_eq(set.cols[i], cols[i]);
     }
     ck_assert_ptr_null(json_object_get(set.items[2], "@odata.context"));
     import_set_release(&set);
