@@ -79,7 +79,9 @@ void http_dispatch(struct app *app, struct http_request *req, struct http_respon
     if (!req->request_id[0])
         http_request_id_new(req->request_id);
     http_response_header(resp, "request-id", "%s", req->request_id);
-    struct principal who = {app->cfg->tenant, "API"};
+    struct principal who = {.scope = {.tenant = app->cfg->tenant},
+                            .tenant = app->cfg->tenant,
+                            .name = "API"};
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool patch = strcmp(req->method, "PATCH") == 0;
     const char *prefix = "/api/incidents";

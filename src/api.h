@@ -17,8 +17,10 @@ struct app {
     const char *listen_base; /* "http://HOST:PORT" of the bound socket, for requests without Host */
 };
 
-/* The caller of a request: tenant and the name written as a comment's createdBy. */
+/* The caller of a request: what storage may show it (tenant, device groups) and the name
+ * written as a comment's createdBy. */
 struct principal {
+    struct store_scope scope;
     const char *tenant;
     const char *name;
 };

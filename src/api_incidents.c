@@ -63,7 +63,7 @@ void api_incidents_list(struct app *app, const struct principal *who, struct htt
     buf_appendf(b, "{\"@odata.context\":\"%s/api/$metadata#Incidents\",\"value\":[", base);
     struct row_ctx c = {b, NULL, app->cfg->portal_url, who->tenant, 0};
     bool more = false;
-    enum err e = store_incident_list(app->store, who->tenant, &q, emit_row, &c, &more, &ei);
+    enum err e = store_incident_list(app->store, &who->scope, &q, emit_row, &c, &more, &ei);
     if (e) {
         api_error(resp, req, &ei);
         odata_query_release(&q);
@@ -104,7 +104,7 @@ void api_incidents_get(struct app *app, const struct principal *who, int64_t id,
     char base[BASE_URL_MAX];
     api_base_url(app, req, base, sizeof(base));
     struct row_ctx c = {&resp->body, base, app->cfg->portal_url, who->tenant, 0};
-    if (store_incident_get(app->store, who->tenant, id, emit_row, &c, &ei)) {
+    if (store_incident_get(app->store, &who->scope, id, emit_row, &c, &ei)) {
         api_error(resp, req, &ei);
         return;
     }
@@ -160,7 +160,7 @@ void api_incidents_patch(struct app *app, const struct principal *who, int64_t i
     char base[BASE_URL_MAX];
     api_base_url(app, req, base, sizeof(base));
     struct row_ctx c = {&resp->body, base, app->cfg->portal_url, who->tenant, 0};
-    if (store_incident_update(app->store, who->tenant, id, &p, emit_row, &c, &ei)) {
+    if (store_incident_update(app->store, &who->scope, id, &p, emit_row, &c, &ei)) {
         api_error(resp, req, &ei);
     } else {
         resp->status = 200;

@@ -227,6 +227,78 @@ enum err jwt_mint(const struct signing_key *key, const struct jwt_claims *c, cha
     return rc;
 }
 
+/* ----- trusted keys ----- */
+
+struct jwt_key {
+    char *issuer;
+    char *kid;
+    EVP_PKEY *pk;
+    enum keys_alg alg;
+};
+
+struct jwt_keyset {
+    struct jwt_key *keys;
+    size_t n;
+};
+
+void jwt_keyset_free(struct jwt_keyset *ks)
+{
+    if (!ks)
+        return;
+    for (size_t i = 0; i < ks->n; i++) {
+        free(ks->keys[i].issuer);
+        free(ks->keys[i].kid);
+        EVP_PKEY_free(ks->keys[i].pk);
+    }
+    free(ks->keys);
+    free(ks);
+}
+
+enum err jwt_keyset_new(const struct jwt_trusted_key *keys, size_t n, struct jwt_keyset **out,
+                        struct err_info *ei)
+{
+    *out = NULL;
+    struct jwt_keyset *ks = xcalloc(1, sizeof(*ks));
+    ks->keys = xcalloc(n ? n : 1, sizeof(*ks->keys));
+    for (size_t i = 0; i < n; i++) {
+        const struct jwt_trusted_key *t = &keys[i];
+        if (!t->issuer || !*t->issuer || !t->kid || !*t->kid || !t->public_pem) {
+            jwt_keyset_free(ks);
+            return err_set(ei, ERR_INVALID, -1, "trusted key %zu: issuer, kid and key required", i);
+        }
+        if (t->alg != KEYS_ALG_RS256 && t->alg != KEYS_ALG_ES256) {
+            jwt_keyset_free(ks);
+            return err_set(ei, ERR_INVALID, -1, "trusted key %zu: unknown algorithm", i);
+        }
+        for (size_t j = 0; j < ks->n; j++) {
+            if (strcmp(ks->keys[j].issuer, t->issuer) == 0 &&
+                strcmp(ks->keys[j].kid, t->kid) == 0) {
+                jwt_keyset_free(ks);
+                return err_set(ei, ERR_INVALID, -1, "trusted key %zu: kid repeated for issuer '%s'",
+                               i, t->issuer);
+            }
+        }
+        BIO *bio = BIO_new_mem_buf(t->public_pem, -1);
+        EVP_PKEY *pk = bio ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
+        BIO_free(bio);
+        ERR_clear_error();
+        if (!pk || !key_fits(pk, t->alg)) {
+            EVP_PKEY_free(pk);
+            jwt_keyset_free(ks);
+            return err_set(ei, ERR_INVALID, -1,
+                           "trusted key %zu for issuer '%s': not a PEM %s public key", i, t->issuer,
+                           t->alg == KEYS_ALG_RS256 ? "RSA (2048 bits or more)" : "P-256");
+        }
+        struct jwt_key *k = &ks->keys[ks->n++];
+        k->issuer = xstrdup(t->issuer);
+        k->kid = xstrdup(t->kid);
+        k->pk = pk;
+        k->alg = t->alg;
+    }
+    *out = ks;
+    return ERR_OK;
+}
+
 /* ----- verification ----- */
 
 void jwt_verify_opts_init(struct jwt_verify_opts *o)
@@ -318,38 +390,29 @@ static bool es256_to_der(const unsigned char *sig, size_t len, unsigned char **d
 }
 
 /* Checks sig over msg with the trusted key. Returns NULL when valid, else the reason. */
-static const char *check_signature(const struct jwt_trusted_key *k, const char *msg, size_t msglen,
+static const char *check_signature(const struct jwt_key *k, const char *msg, size_t msglen,
                                    const unsigned char *sig, size_t siglen)
 {
-    BIO *bio = BIO_new_mem_buf(k->public_pem, -1);
-    EVP_PKEY *pk = bio ? PEM_read_bio_PUBKEY(bio, NULL, no_passphrase, NULL) : NULL;
-    BIO_free(bio);
-    if (!pk || !key_fits(pk, k->alg)) {
-        EVP_PKEY_free(pk);
-        return "trusted key is not usable";
-    }
     unsigned char *der = NULL;
     int derlen = 0;
     if (k->alg == KEYS_ALG_ES256) {
         if (!es256_to_der(sig, siglen, &der, &derlen)) {
-            EVP_PKEY_free(pk);
+            ERR_clear_error();
             return "bad signature";
         }
         sig = der;
         siglen = (size_t)derlen;
-    } else if (siglen != (size_t)EVP_PKEY_get_size(pk)) {
-        EVP_PKEY_free(pk);
+    } else if (siglen != (size_t)EVP_PKEY_get_size(k->pk)) {
         return "bad signature";
     }
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY_CTX *pctx = NULL;
     bool ok =
-        md && EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", NULL, NULL, pk, NULL) == 1 &&
+        md && EVP_DigestVerifyInit_ex(md, &pctx, "SHA256", NULL, NULL, k->pk, NULL) == 1 &&
         (k->alg != KEYS_ALG_RS256 || EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) == 1) &&
         EVP_DigestVerify(md, sig, siglen, (const unsigned char *)msg, msglen) == 1;
     EVP_MD_CTX_free(md);
     OPENSSL_free(der);
-    EVP_PKEY_free(pk);
     ERR_clear_error();
     return ok ? NULL : "bad signature";
 }
@@ -545,9 +608,11 @@ enum err jwt_verify(const char *token, size_t len, const struct jwt_verify_opts 
         rc = reject(ei, "missing key id");
         goto out;
     }
+    const struct jwt_key *keys = o->keys ? o->keys->keys : NULL;
+    size_t n_keys = o->keys ? o->keys->n : 0;
     bool kid_known = false;
-    for (size_t i = 0; i < o->n_keys && !kid_known; i++)
-        kid_known = o->keys[i].kid && strcmp(o->keys[i].kid, kid) == 0;
+    for (size_t i = 0; i < n_keys && !kid_known; i++)
+        kid_known = strcmp(keys[i].kid, kid) == 0;
     if (!kid_known) {
         rc = reject(ei, "unknown key id");
         goto out;
@@ -563,12 +628,10 @@ enum err jwt_verify(const char *token, size_t len, const struct jwt_verify_opts 
         rc = reject(ei, "missing 'iss' claim");
         goto out;
     }
-    const struct jwt_trusted_key *key = NULL;
-    for (size_t i = 0; i < o->n_keys && !key; i++) {
-        const struct jwt_trusted_key *k = &o->keys[i];
-        if (k->kid && k->issuer && strcmp(k->kid, kid) == 0 && strcmp(k->issuer, iss) == 0)
-            key = k;
-    }
+    const struct jwt_key *key = NULL;
+    for (size_t i = 0; i < n_keys && !key; i++)
+        if (strcmp(keys[i].kid, kid) == 0 && strcmp(keys[i].issuer, iss) == 0)
+            key = &keys[i];
     if (!key) {
         rc = reject(ei, "key not trusted for issuer");
         goto out;

@@ -47,24 +47,41 @@ void store_free(struct store *st);
 typedef enum err store_row_fn(void *ctx, int64_t incident_id, const char *doc, size_t doc_len);
 
 /*
- * Lists a tenant's incidents matching q->filter, in q's order, skipping q->skip and returning at
- * most q->top rows (CONTRACT §3). *more is set when at least one further row matches.
+ * Who is asking, as far as storage cares: the tenant, and for a delegated caller limited to
+ * device groups, those groups (CONTRACT §8, issue 3). An incident is visible to a restricted
+ * scope only when one of its alerts has a device in one of the groups; an invisible incident
+ * behaves exactly like a missing one. Borrowed for the duration of a call.
  */
-enum err store_incident_list(struct store *st, const char *tenant, const struct odata_query *q,
-                             store_row_fn *fn, void *ctx, bool *more, struct err_info *ei);
+struct store_scope {
+    const char *tenant;
+    bool restricted;           /* false: every incident of the tenant */
+    const char *const *groups; /* rbacGroupName values when restricted (none: sees nothing) */
+    size_t ngroups;
+};
 
-/* Calls fn once with incident `id` of `tenant`; ERR_NOT_FOUND when there is none. */
-enum err store_incident_get(struct store *st, const char *tenant, int64_t id, store_row_fn *fn,
-                            void *ctx, struct err_info *ei);
+/* A scope covering a whole tenant. */
+#define STORE_TENANT(t) (&(const struct store_scope){.tenant = (t)})
+
+/*
+ * Lists the incidents in scope matching q->filter, in q's order, skipping q->skip and returning
+ * at most q->top rows (CONTRACT §3). *more is set when at least one further row matches.
+ */
+enum err store_incident_list(struct store *st, const struct store_scope *scope,
+                             const struct odata_query *q, store_row_fn *fn, void *ctx, bool *more,
+                             struct err_info *ei);
+
+/* Calls fn once with incident `id`; ERR_NOT_FOUND when there is none in scope. */
+enum err store_incident_get(struct store *st, const struct store_scope *scope, int64_t id,
+                            store_row_fn *fn, void *ctx, struct err_info *ei);
 
 /*
  * Applies a validated patch in one transaction (CONTRACT §5): rules of incident_patch_apply,
  * cascades to alerts, `lastUpdateTime` set to server time, strictly greater than the incident's
  * previous value and than every lastUpdateTime this store issued before. A patch that changes
- * nothing writes nothing. Then calls fn with the resulting document. Errors: ERR_NOT_FOUND,
- * ERR_INPUT / ERR_BODY from the rules (nothing written), ERR_STORAGE.
+ * nothing writes nothing. Then calls fn with the resulting document. Errors: ERR_NOT_FOUND (also
+ * when out of scope), ERR_INPUT / ERR_BODY from the rules (nothing written), ERR_STORAGE.
  */
-enum err store_incident_update(struct store *st, const char *tenant, int64_t id,
+enum err store_incident_update(struct store *st, const struct store_scope *scope, int64_t id,
                                const struct incident_patch *p, store_row_fn *fn, void *ctx,
                                struct err_info *ei);
 
@@ -79,5 +96,101 @@ enum err store_incident_import(struct store *st, const char *tenant, struct inci
 /* Number of incidents of a tenant (for `make run`'s first-run check and tests). */
 enum err store_incident_count(struct store *st, const char *tenant, int64_t *out,
                               struct err_info *ei);
+
+/* ---------------------------------------------------------------------------------------------
+ * Access control (issue 3): tenants, applications, users, signing keys. Records returned by
+ * get/list own their strings; release them with the matching _release.
+ */
+
+#define STORE_SECRET_SALT_BYTES 16
+#define STORE_SECRET_HASH_BYTES 32
+
+/* Records that a tenant exists (idempotent). */
+enum err store_tenant_ensure(struct store *st, const char *tenant, struct err_info *ei);
+
+/* Sets *exists for a tenant id. */
+enum err store_tenant_exists(struct store *st, const char *tenant, bool *exists,
+                             struct err_info *ei);
+
+struct store_app {
+    char *client_id;
+    char *tenant;
+    char *name;
+    char *roles; /* space-separated */
+    char *quota; /* NULL: defaults (issue 4) */
+    unsigned char salt[STORE_SECRET_SALT_BYTES];
+    unsigned char hash[STORE_SECRET_HASH_BYTES]; /* SHA-256(salt || secret) */
+    int64_t created_time;                         /* ticks */
+};
+
+void store_app_release(struct store_app *a);
+
+/* Creates an application (and its tenant). ERR_CONFLICT when the client id exists. */
+enum err store_app_create(struct store *st, const struct store_app *a, struct err_info *ei);
+
+/* Reads an application by client id (unique across tenants); ERR_NOT_FOUND when absent. */
+enum err store_app_get(struct store *st, const char *client_id, struct store_app *out,
+                       struct err_info *ei);
+
+typedef enum err store_app_fn(void *ctx, const struct store_app *a);
+
+/* Calls fn for each application of `tenant` (NULL: every tenant), by tenant then name. */
+enum err store_app_list(struct store *st, const char *tenant, store_app_fn *fn, void *ctx,
+                        struct err_info *ei);
+
+/* Deletes an application; ERR_NOT_FOUND when absent. */
+enum err store_app_delete(struct store *st, const char *client_id, struct err_info *ei);
+
+/* Replaces an application's secret digest; ERR_NOT_FOUND when absent. */
+enum err store_app_set_secret(struct store *st, const char *client_id,
+                              const unsigned char salt[STORE_SECRET_SALT_BYTES],
+                              const unsigned char hash[STORE_SECRET_HASH_BYTES],
+                              struct err_info *ei);
+
+struct store_user {
+    char *tenant;
+    char *upn;
+    char *groups_json; /* JSON array of device group names; [] = unrestricted */
+    int64_t created_time;
+};
+
+void store_user_release(struct store_user *u);
+
+/* Creates a user (and its tenant); ERR_CONFLICT when the UPN exists in the tenant. */
+enum err store_user_create(struct store *st, const struct store_user *u, struct err_info *ei);
+
+/* Reads a user (UPN compared case-insensitively); ERR_NOT_FOUND when absent. */
+enum err store_user_get(struct store *st, const char *tenant, const char *upn,
+                        struct store_user *out, struct err_info *ei);
+
+typedef enum err store_user_fn(void *ctx, const struct store_user *u);
+
+enum err store_user_list(struct store *st, const char *tenant, store_user_fn *fn, void *ctx,
+                         struct err_info *ei);
+
+enum err store_user_delete(struct store *st, const char *tenant, const char *upn,
+                           struct err_info *ei);
+
+struct store_key {
+    char *kid;
+    char *tenant;
+    char *private_pem; /* sealed (encrypted PKCS#8), never clear text */
+    char *public_pem;
+    int64_t created_time; /* ticks */
+    int64_t retired_time; /* 0: the tenant's active signing key */
+};
+
+void store_key_release(struct store_key *k);
+
+/* Adds a key as the tenant's active one and retires the previous active key at `now`, in one
+ * transaction (keys rotate). */
+enum err store_key_add(struct store *st, const struct store_key *k, int64_t now,
+                       struct err_info *ei);
+
+typedef enum err store_key_fn(void *ctx, const struct store_key *k);
+
+/* Calls fn for each key of `tenant` (NULL: all), newest first. */
+enum err store_key_list(struct store *st, const char *tenant, store_key_fn *fn, void *ctx,
+                        struct err_info *ei);
 
 #endif

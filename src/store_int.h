@@ -12,17 +12,41 @@ struct store_ops {
     const char *name;
     enum err (*open)(const struct store_options *o, struct store **out, struct err_info *ei);
     void (*free)(struct store *st);
-    enum err (*incident_list)(struct store *st, const char *tenant, const struct odata_query *q,
-                              store_row_fn *fn, void *ctx, bool *more, struct err_info *ei);
-    enum err (*incident_get)(struct store *st, const char *tenant, int64_t id, store_row_fn *fn,
-                             void *ctx, struct err_info *ei);
-    enum err (*incident_update)(struct store *st, const char *tenant, int64_t id,
+    enum err (*incident_list)(struct store *st, const struct store_scope *scope,
+                              const struct odata_query *q, store_row_fn *fn, void *ctx,
+                              bool *more, struct err_info *ei);
+    enum err (*incident_get)(struct store *st, const struct store_scope *scope, int64_t id,
+                             store_row_fn *fn, void *ctx, struct err_info *ei);
+    enum err (*incident_update)(struct store *st, const struct store_scope *scope, int64_t id,
                                 const struct incident_patch *p, store_row_fn *fn, void *ctx,
                                 struct err_info *ei);
     enum err (*incident_import)(struct store *st, const char *tenant,
                                 struct incident *const *incs, size_t n, struct err_info *ei);
     enum err (*incident_count)(struct store *st, const char *tenant, int64_t *out,
                                struct err_info *ei);
+    enum err (*tenant_ensure)(struct store *st, const char *tenant, struct err_info *ei);
+    enum err (*tenant_exists)(struct store *st, const char *tenant, bool *exists,
+                              struct err_info *ei);
+    enum err (*app_create)(struct store *st, const struct store_app *a, struct err_info *ei);
+    enum err (*app_get)(struct store *st, const char *client_id, struct store_app *out,
+                        struct err_info *ei);
+    enum err (*app_list)(struct store *st, const char *tenant, store_app_fn *fn, void *ctx,
+                         struct err_info *ei);
+    enum err (*app_delete)(struct store *st, const char *client_id, struct err_info *ei);
+    enum err (*app_set_secret)(struct store *st, const char *client_id,
+                               const unsigned char *salt, const unsigned char *hash,
+                               struct err_info *ei);
+    enum err (*user_create)(struct store *st, const struct store_user *u, struct err_info *ei);
+    enum err (*user_get)(struct store *st, const char *tenant, const char *upn,
+                         struct store_user *out, struct err_info *ei);
+    enum err (*user_list)(struct store *st, const char *tenant, store_user_fn *fn, void *ctx,
+                          struct err_info *ei);
+    enum err (*user_delete)(struct store *st, const char *tenant, const char *upn,
+                            struct err_info *ei);
+    enum err (*key_add)(struct store *st, const struct store_key *k, int64_t now,
+                        struct err_info *ei);
+    enum err (*key_list)(struct store *st, const char *tenant, store_key_fn *fn, void *ctx,
+                         struct err_info *ei);
 };
 
 /* Every backend's store struct begins with this. */

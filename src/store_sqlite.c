@@ -186,7 +186,30 @@ static void reader_release(struct sqlite_store *st, sqlite3 *db)
  * Reads
  */
 
-static enum err sqlite_incident_list(struct store *base, const char *tenant,
+/* Appends the delegated-scoping condition on `incidents` (nothing for an unrestricted scope). */
+static enum err append_scope(struct buf *sql, const struct store_scope *sc)
+{
+    if (!sc->restricted)
+        return ERR_OK;
+    if (sc->ngroups == 0)
+        return buf_puts(sql, " AND 0");
+    enum err e = buf_puts(sql, " AND EXISTS (SELECT 1 FROM incident_groups g WHERE "
+                               "g.tenant_id = incidents.tenant_id AND g.incident_id = "
+                               "incidents.incident_id AND g.rbac_group IN (");
+    for (size_t i = 0; i < sc->ngroups; i++)
+        e = e ? e : buf_puts(sql, i ? ",?" : "?");
+    return e ? e : buf_puts(sql, "))");
+}
+
+static void bind_scope(sqlite3_stmt *s, int *idx, const struct store_scope *sc)
+{
+    if (!sc->restricted)
+        return;
+    for (size_t i = 0; i < sc->ngroups; i++)
+        sqlite3_bind_text(s, (*idx)++, sc->groups[i], -1, SQLITE_STATIC);
+}
+
+static enum err sqlite_incident_list(struct store *base, const struct store_scope *scope,
                                      const struct odata_query *q, store_row_fn *fn, void *ctx,
                                      bool *more, struct err_info *ei)
 {
@@ -199,6 +222,7 @@ static enum err sqlite_incident_list(struct store *base, const char *tenant,
     struct odata_sql_params *params = xmalloc(sizeof(*params));
     params->n = 0;
     enum err e = buf_puts(&sql, "SELECT incident_id, doc FROM incidents WHERE tenant_id = ?");
+    e |= append_scope(&sql, scope);
     if (q->filter) {
         e |= buf_puts(&sql, " AND (");
         e |= odata_sql_where(q->filter, ODATA_DIALECT_SQLITE, 2, &sql, params);
@@ -220,7 +244,8 @@ static enum err sqlite_incident_list(struct store *base, const char *tenant,
         goto done;
     }
     int idx = 1;
-    sqlite3_bind_text(s, idx++, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, idx++, scope->tenant, -1, SQLITE_STATIC);
+    bind_scope(s, &idx, scope);
     for (size_t i = 0; i < params->n; i++) {
         const struct odata_sql_param *p = &params->v[i];
         if (p->kind == ODATA_SQL_INT)
@@ -254,18 +279,23 @@ done:
     return e;
 }
 
-static enum err sqlite_incident_get(struct store *base, const char *tenant, int64_t id,
-                                    store_row_fn *fn, void *ctx, struct err_info *ei)
+static enum err sqlite_incident_get(struct store *base, const struct store_scope *scope,
+                                    int64_t id, store_row_fn *fn, void *ctx, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
+    struct buf sql;
+    buf_init(&sql, BUF_UNLIMITED);
+    buf_puts(&sql, "SELECT doc FROM incidents WHERE tenant_id = ? AND incident_id = ?");
+    append_scope(&sql, scope);
     sqlite3 *db = reader_acquire(st);
     sqlite3_stmt *s = NULL;
-    enum err e = sq_prepare(db, "SELECT doc FROM incidents WHERE tenant_id = ? AND incident_id = ?",
-                            &s, ei);
+    enum err e = sq_prepare(db, sql.data, &s, ei);
     if (e)
         goto done;
-    sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, id);
+    int idx = 1;
+    sqlite3_bind_text(s, idx++, scope->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, idx++, id);
+    bind_scope(s, &idx, scope);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         e = fn(ctx, id, (const char *)sqlite3_column_text(s, 0),
@@ -277,6 +307,7 @@ static enum err sqlite_incident_get(struct store *base, const char *tenant, int6
 done:
     sqlite3_finalize(s);
     reader_release(st, db);
+    buf_release(&sql);
     return e;
 }
 
@@ -415,11 +446,38 @@ static int64_t next_update_time(struct sqlite_store *st, int64_t previous)
     return now;
 }
 
-static enum err sqlite_incident_update(struct store *base, const char *tenant, int64_t id,
-                                       const struct incident_patch *p, store_row_fn *fn,
-                                       void *ctx, struct err_info *ei)
+/* True when a restricted scope may see incident `id` (caller holds a transaction). */
+static enum err scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t id, bool *ok,
+                             struct err_info *ei)
+{
+    *ok = !sc->restricted;
+    if (*ok || sc->ngroups == 0)
+        return ERR_OK;
+    struct buf sql;
+    buf_init(&sql, BUF_UNLIMITED);
+    buf_puts(&sql, "SELECT 1 FROM incidents WHERE tenant_id = ? AND incident_id = ?");
+    append_scope(&sql, sc);
+    sqlite3_stmt *s;
+    enum err e = sq_prepare(db, sql.data, &s, ei);
+    if (!e) {
+        int idx = 1;
+        sqlite3_bind_text(s, idx++, sc->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, idx++, id);
+        bind_scope(s, &idx, sc);
+        *ok = sqlite3_step(s) == SQLITE_ROW;
+        sqlite3_finalize(s);
+    }
+    buf_release(&sql);
+    return e;
+}
+
+static enum err sqlite_incident_update(struct store *base, const struct store_scope *scope,
+                                       int64_t id, const struct incident_patch *p,
+                                       store_row_fn *fn, void *ctx, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
+    const char *tenant = scope->tenant;
+    bool visible;
     struct incident inc;
     incident_init(&inc);
     struct buf doc, out;
@@ -433,6 +491,11 @@ static enum err sqlite_incident_update(struct store *base, const char *tenant, i
     enum err e = sq_exec(st->writer, "BEGIN IMMEDIATE", ei);
     if (e)
         goto unlock;
+    e = scope_allows(st->writer, scope, id, &visible, ei);
+    if (!e && !visible)
+        e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);
+    if (e)
+        goto rollback;
     e = load_incident(st->writer, tenant, id, &inc, &doc, &alerts_off, ei);
     if (e)
         goto rollback;
@@ -470,6 +533,48 @@ unlock:
     incident_release(&inc);
     buf_release(&doc);
     buf_release(&out);
+    return e;
+}
+
+/* Replaces the device groups recorded for an incident with those of `alerts`
+ * (alerts[].devices[].rbacGroupName), which delegated scoping filters on. */
+static enum err write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t *alerts,
+                             struct err_info *ei)
+{
+    sqlite3_stmt *del, *ins;
+    if (sq_prepare(db, "DELETE FROM incident_groups WHERE tenant_id = ? AND incident_id = ?", &del,
+                   ei))
+        return ERR_STORAGE;
+    sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(del, 2, id);
+    int rc = sqlite3_step(del);
+    sqlite3_finalize(del);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, "recording device groups", ei);
+    if (sq_prepare(db,
+                   "INSERT OR IGNORE INTO incident_groups (tenant_id, incident_id, rbac_group) "
+                   "VALUES (?,?,?)",
+                   &ins, ei))
+        return ERR_STORAGE;
+    enum err e = ERR_OK;
+    size_t i, k;
+    json_t *a, *d;
+    json_array_foreach(alerts, i, a)
+    {
+        json_array_foreach(json_object_get(a, "devices"), k, d)
+        {
+            const char *g = json_string_value(json_object_get(d, "rbacGroupName"));
+            if (!g || e)
+                continue;
+            sqlite3_reset(ins);
+            sqlite3_bind_text(ins, 1, tenant, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(ins, 2, id);
+            sqlite3_bind_text(ins, 3, g, -1, SQLITE_STATIC);
+            if (sqlite3_step(ins) != SQLITE_DONE)
+                e = sq_fail(db, "recording device groups", ei);
+        }
+    }
+    sqlite3_finalize(ins);
     return e;
 }
 
@@ -515,6 +620,7 @@ static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id,
         e = buf_append(&out, doc.data, off);
         e = e ? e : incident_doc_alerts(alerts, &out);
         e = e ? e : save_incident(db, tenant, &inc, &out, off, ei);
+        e = e ? e : write_groups(db, tenant, id, alerts, ei);
     }
     json_decref(alerts);
 release:
@@ -535,6 +641,7 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
     size_t off = doc.len;
     e = e ? e : incident_doc_alerts(inc->alerts, &doc);
     e = e ? e : save_incident(st->writer, tenant, inc, &doc, off, ei);
+    e = e ? e : write_groups(st->writer, tenant, inc->id, inc->alerts, ei);
     buf_release(&doc);
     if (e)
         return e;
@@ -594,6 +701,19 @@ static enum err sqlite_incident_import(struct store *base, const char *tenant,
                        "ON CONFLICT (tenant_id, alert_id) DO UPDATE SET incident_id = "
                        "excluded.incident_id",
                        &ins, ei);
+    if (!e) {
+        sqlite3_stmt *t;
+        e = sq_prepare(st->writer,
+                       "INSERT OR IGNORE INTO tenants (tenant_id, created_time) VALUES (?, ?)", &t,
+                       ei);
+        if (!e) {
+            sqlite3_bind_text(t, 1, tenant, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(t, 2, ts_now());
+            if (sqlite3_step(t) != SQLITE_DONE)
+                e = sq_fail(st->writer, "recording the tenant", ei);
+            sqlite3_finalize(t);
+        }
+    }
     for (size_t i = 0; !e && i < n; i++) {
         e = import_one(st, tenant, incs[i], owner, del, ins, &moved, &nmoved, ei);
         if (incs[i]->last_update_time > max_time)
@@ -616,6 +736,372 @@ unlock:
     return e;
 }
 
+
+/* ---------------------------------------------------------------------------------------------
+ * Access control records (issue 3). Small tables, so every call prepares its statement.
+ */
+
+/*
+ * Prepares `sql` on db and binds the variadic arguments by `fmt`: 't' text (const char *, NULL
+ * binds NULL), 'i' int64_t, 'b' blob (const void *, size_t). Borrowed values must outlive the
+ * statement.
+ */
+static enum err sq_bindv(sqlite3 *db, sqlite3_stmt **out, struct err_info *ei, const char *sql,
+                         const char *fmt, va_list ap)
+{
+    if (sq_prepare(db, sql, out, ei))
+        return ERR_STORAGE;
+    int idx = 1;
+    for (const char *f = fmt; *f; f++, idx++) {
+        if (*f == 't') {
+            const char *v = va_arg(ap, const char *);
+            if (v)
+                sqlite3_bind_text(*out, idx, v, -1, SQLITE_STATIC);
+            else
+                sqlite3_bind_null(*out, idx);
+        } else if (*f == 'i') {
+            sqlite3_bind_int64(*out, idx, va_arg(ap, int64_t));
+        } else if (*f == 'b') {
+            const void *v = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+            sqlite3_bind_blob(*out, idx, v, (int)n, SQLITE_STATIC);
+        } else {
+            BUG("bad bind format '%c'", *f);
+        }
+    }
+    return ERR_OK;
+}
+
+static enum err sq_stmt(sqlite3 *db, sqlite3_stmt **out, struct err_info *ei, const char *sql,
+                        const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    enum err e = sq_bindv(db, out, ei, sql, fmt, ap);
+    va_end(ap);
+    return e;
+}
+
+/* Runs one write statement on the writer under the write lock; *changes gets the row count. */
+static enum err sq_write(struct sqlite_store *st, int *changes, struct err_info *ei,
+                         const char *what, const char *sql, const char *fmt, ...)
+{
+    pthread_mutex_lock(&st->write_lock);
+    sqlite3_stmt *s;
+    va_list ap;
+    va_start(ap, fmt);
+    enum err e = sq_bindv(st->writer, &s, ei, sql, fmt, ap);
+    va_end(ap);
+    if (!e) {
+        if (sqlite3_step(s) != SQLITE_DONE)
+            e = sq_fail(st->writer, what, ei);
+        else if (changes)
+            *changes = sqlite3_changes(st->writer);
+        sqlite3_finalize(s);
+    }
+    pthread_mutex_unlock(&st->write_lock);
+    return e;
+}
+
+static char *col_strdup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    return t ? xstrdup((const char *)t) : NULL;
+}
+
+static void col_blob(sqlite3_stmt *s, int i, unsigned char *out, size_t n)
+{
+    const void *b = sqlite3_column_blob(s, i);
+    size_t len = (size_t)sqlite3_column_bytes(s, i);
+    memset(out, 0, n);
+    if (b)
+        memcpy(out, b, len < n ? len : n);
+}
+
+static enum err sqlite_tenant_ensure(struct store *base, const char *tenant, struct err_info *ei)
+{
+    return sq_write(SQ(base), NULL, ei, "recording a tenant",
+                    "INSERT OR IGNORE INTO tenants (tenant_id, created_time) VALUES (?, ?)", "ti",
+                    tenant, ts_now());
+}
+
+static enum err sqlite_tenant_exists(struct store *base, const char *tenant, bool *exists,
+                                     struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s;
+    enum err e = sq_stmt(db, &s, ei, "SELECT 1 FROM tenants WHERE tenant_id = ?", "t", tenant);
+    if (!e) {
+        int rc = sqlite3_step(s);
+        *exists = rc == SQLITE_ROW;
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            e = sq_fail(db, "reading tenants", ei);
+        sqlite3_finalize(s);
+    }
+    reader_release(st, db);
+    return e;
+}
+
+static enum err sqlite_app_create(struct store *base, const struct store_app *a,
+                                  struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    if (sqlite_tenant_ensure(base, a->tenant, ei))
+        return ERR_STORAGE;
+    enum err e = sq_write(st, NULL, ei, "creating an application",
+                          "INSERT INTO applications (client_id, tenant_id, name, roles, "
+                          "secret_salt, secret_hash, quota, created_time) VALUES "
+                          "(?,?,?,?,?,?,?,?)",
+                          "ttttbbti", a->client_id, a->tenant, a->name, a->roles, a->salt,
+                          sizeof(a->salt), a->hash, sizeof(a->hash), a->quota, a->created_time);
+    if (e == ERR_CONFLICT) {
+        if (ei)
+            err_clear(ei);
+        return err_set(ei, ERR_CONFLICT, -1, "client id '%s' already exists", a->client_id);
+    }
+    return e;
+}
+
+#define APP_COLUMNS                                                                             \
+    "client_id, tenant_id, name, roles, quota, secret_salt, secret_hash, created_time"
+
+static void app_from_row(sqlite3_stmt *s, struct store_app *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->client_id = col_strdup(s, 0);
+    a->tenant = col_strdup(s, 1);
+    a->name = col_strdup(s, 2);
+    a->roles = col_strdup(s, 3);
+    a->quota = col_strdup(s, 4);
+    col_blob(s, 5, a->salt, sizeof(a->salt));
+    col_blob(s, 6, a->hash, sizeof(a->hash));
+    a->created_time = sqlite3_column_int64(s, 7);
+}
+
+static enum err sqlite_app_get(struct store *base, const char *client_id, struct store_app *out,
+                               struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s;
+    enum err e = sq_stmt(db, &s, ei, "SELECT " APP_COLUMNS " FROM applications WHERE client_id = ?",
+                         "t", client_id);
+    if (!e) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            app_from_row(s, out);
+        else if (rc == SQLITE_DONE)
+            e = err_set(ei, ERR_NOT_FOUND, -1, "no application with client id '%.64s'",
+                        client_id);
+        else
+            e = sq_fail(db, "reading an application", ei);
+        sqlite3_finalize(s);
+    }
+    reader_release(st, db);
+    return e;
+}
+
+static enum err sqlite_app_list(struct store *base, const char *tenant, store_app_fn *fn,
+                                void *ctx, struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s;
+    enum err e = sq_stmt(db, &s, ei,
+                         "SELECT " APP_COLUMNS " FROM applications WHERE ?1 IS NULL OR "
+                         "tenant_id = ?1 ORDER BY tenant_id, name, client_id",
+                         "t", tenant);
+    int rc = SQLITE_DONE;
+    while (!e && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_app a;
+        app_from_row(s, &a);
+        e = fn(ctx, &a);
+        store_app_release(&a);
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = sq_fail(db, "listing applications", ei);
+    sqlite3_finalize(s);
+    reader_release(st, db);
+    return e;
+}
+
+static enum err sqlite_app_delete(struct store *base, const char *client_id, struct err_info *ei)
+{
+    int n = 0;
+    enum err e = sq_write(SQ(base), &n, ei, "deleting an application",
+                          "DELETE FROM applications WHERE client_id = ?", "t", client_id);
+    if (!e && n == 0)
+        e = err_set(ei, ERR_NOT_FOUND, -1, "no application with client id '%.64s'", client_id);
+    return e;
+}
+
+static enum err sqlite_app_set_secret(struct store *base, const char *client_id,
+                                      const unsigned char *salt, const unsigned char *hash,
+                                      struct err_info *ei)
+{
+    int n = 0;
+    enum err e = sq_write(SQ(base), &n, ei, "replacing a secret",
+                          "UPDATE applications SET secret_salt = ?, secret_hash = ? WHERE "
+                          "client_id = ?",
+                          "bbt", salt, (size_t)STORE_SECRET_SALT_BYTES, hash,
+                          (size_t)STORE_SECRET_HASH_BYTES, client_id);
+    if (!e && n == 0)
+        e = err_set(ei, ERR_NOT_FOUND, -1, "no application with client id '%.64s'", client_id);
+    return e;
+}
+
+static void user_from_row(sqlite3_stmt *s, struct store_user *u)
+{
+    u->tenant = col_strdup(s, 0);
+    u->upn = col_strdup(s, 1);
+    u->groups_json = col_strdup(s, 2);
+    u->created_time = sqlite3_column_int64(s, 3);
+}
+
+static enum err sqlite_user_create(struct store *base, const struct store_user *u,
+                                   struct err_info *ei)
+{
+    if (sqlite_tenant_ensure(base, u->tenant, ei))
+        return ERR_STORAGE;
+    enum err e = sq_write(SQ(base), NULL, ei, "creating a user",
+                          "INSERT INTO users (tenant_id, upn, device_groups, created_time) "
+                          "VALUES (?,?,?,?)",
+                          "ttti", u->tenant, u->upn, u->groups_json, u->created_time);
+    if (e == ERR_CONFLICT) {
+        if (ei)
+            err_clear(ei);
+        return err_set(ei, ERR_CONFLICT, -1, "user '%.64s' already exists in tenant '%.64s'",
+                       u->upn, u->tenant);
+    }
+    return e;
+}
+
+static enum err sqlite_user_get(struct store *base, const char *tenant, const char *upn,
+                                struct store_user *out, struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s;
+    enum err e = sq_stmt(db, &s, ei,
+                         "SELECT tenant_id, upn, device_groups, created_time FROM users WHERE "
+                         "tenant_id = ? AND upn = ?",
+                         "tt", tenant, upn);
+    if (!e) {
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            user_from_row(s, out);
+        else if (rc == SQLITE_DONE)
+            e = err_set(ei, ERR_NOT_FOUND, -1, "no user '%.64s' in tenant '%.64s'", upn, tenant);
+        else
+            e = sq_fail(db, "reading a user", ei);
+        sqlite3_finalize(s);
+    }
+    reader_release(st, db);
+    return e;
+}
+
+static enum err sqlite_user_list(struct store *base, const char *tenant, store_user_fn *fn,
+                                 void *ctx, struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s;
+    enum err e = sq_stmt(db, &s, ei,
+                         "SELECT tenant_id, upn, device_groups, created_time FROM users WHERE "
+                         "?1 IS NULL OR tenant_id = ?1 ORDER BY tenant_id, upn",
+                         "t", tenant);
+    int rc = SQLITE_DONE;
+    while (!e && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_user u = {0};
+        user_from_row(s, &u);
+        e = fn(ctx, &u);
+        store_user_release(&u);
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = sq_fail(db, "listing users", ei);
+    sqlite3_finalize(s);
+    reader_release(st, db);
+    return e;
+}
+
+static enum err sqlite_user_delete(struct store *base, const char *tenant, const char *upn,
+                                   struct err_info *ei)
+{
+    int n = 0;
+    enum err e = sq_write(SQ(base), &n, ei, "deleting a user",
+                          "DELETE FROM users WHERE tenant_id = ? AND upn = ?", "tt", tenant, upn);
+    if (!e && n == 0)
+        e = err_set(ei, ERR_NOT_FOUND, -1, "no user '%.64s' in tenant '%.64s'", upn, tenant);
+    return e;
+}
+
+static enum err sqlite_key_add(struct store *base, const struct store_key *k, int64_t now,
+                               struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    if (sqlite_tenant_ensure(base, k->tenant, ei))
+        return ERR_STORAGE;
+    pthread_mutex_lock(&st->write_lock);
+    enum err e = sq_exec(st->writer, "BEGIN IMMEDIATE", ei);
+    sqlite3_stmt *s = NULL;
+    if (!e)
+        e = sq_stmt(st->writer, &s, ei,
+                    "UPDATE signing_keys SET retired_time = ? WHERE tenant_id = ? AND "
+                    "retired_time IS NULL",
+                    "it", now, k->tenant);
+    if (!e && sqlite3_step(s) != SQLITE_DONE)
+        e = sq_fail(st->writer, "retiring a key", ei);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (!e)
+        e = sq_stmt(st->writer, &s, ei,
+                    "INSERT INTO signing_keys (kid, tenant_id, private_pem, public_pem, "
+                    "created_time) VALUES (?,?,?,?,?)",
+                    "tttti", k->kid, k->tenant, k->private_pem,
+                    k->public_pem, k->created_time);
+    if (!e && sqlite3_step(s) != SQLITE_DONE)
+        e = sq_fail(st->writer, "storing a key", ei);
+    sqlite3_finalize(s);
+    if (!e)
+        e = sq_exec(st->writer, "COMMIT", ei);
+    if (e)
+        sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&st->write_lock);
+    return e;
+}
+
+static enum err sqlite_key_list(struct store *base, const char *tenant, store_key_fn *fn,
+                                void *ctx, struct err_info *ei)
+{
+    struct sqlite_store *st = SQ(base);
+    sqlite3 *db = reader_acquire(st);
+    sqlite3_stmt *s;
+    enum err e = sq_stmt(db, &s, ei,
+                         "SELECT kid, tenant_id, private_pem, public_pem, created_time, "
+                         "COALESCE(retired_time, 0) FROM signing_keys WHERE ?1 IS NULL OR "
+                         "tenant_id = ?1 ORDER BY created_time DESC, kid",
+                         "t", tenant);
+    int rc = SQLITE_DONE;
+    while (!e && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_key k = {
+            .kid = col_strdup(s, 0),
+            .tenant = col_strdup(s, 1),
+            .private_pem = col_strdup(s, 2),
+            .public_pem = col_strdup(s, 3),
+            .created_time = sqlite3_column_int64(s, 4),
+            .retired_time = sqlite3_column_int64(s, 5),
+        };
+        e = fn(ctx, &k);
+        store_key_release(&k);
+    }
+    if (!e && rc != SQLITE_DONE)
+        e = sq_fail(db, "listing keys", ei);
+    sqlite3_finalize(s);
+    reader_release(st, db);
+    return e;
+}
+
 const struct store_ops store_sqlite_ops = {
     .name = "sqlite",
     .open = sqlite_open,
@@ -625,4 +1111,17 @@ const struct store_ops store_sqlite_ops = {
     .incident_update = sqlite_incident_update,
     .incident_import = sqlite_incident_import,
     .incident_count = sqlite_incident_count,
+    .tenant_ensure = sqlite_tenant_ensure,
+    .tenant_exists = sqlite_tenant_exists,
+    .app_create = sqlite_app_create,
+    .app_get = sqlite_app_get,
+    .app_list = sqlite_app_list,
+    .app_delete = sqlite_app_delete,
+    .app_set_secret = sqlite_app_set_secret,
+    .user_create = sqlite_user_create,
+    .user_get = sqlite_user_get,
+    .user_list = sqlite_user_list,
+    .user_delete = sqlite_user_delete,
+    .key_add = sqlite_key_add,
+    .key_list = sqlite_key_list,
 };

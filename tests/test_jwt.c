@@ -33,6 +33,7 @@ static struct signing_key key_a, key_b; /* RSA, trusted for ISS_A and ISS_B */
 static char *ec_private_pem;            /* P-256 private key, signs ES256 test tokens */
 static char *ec_public_pem;             /* the same key after JWK -> JWKS -> PEM */
 static struct jwt_trusted_key trusted[3];
+static struct jwt_keyset *keyset; /* built from trusted[] */
 static const char *const audiences[] = {
     "https://api.security.microsoft.com",
     "https://security.microsoft.com/mtp",
@@ -92,10 +93,13 @@ static void setup(void)
     trusted[0] = (struct jwt_trusted_key){ISS_A, key_a.kid, key_a.public_pem, KEYS_ALG_RS256};
     trusted[1] = (struct jwt_trusted_key){ISS_B, key_b.kid, key_b.public_pem, KEYS_ALG_RS256};
     trusted[2] = (struct jwt_trusted_key){ISS_EC, EC_KID, ec_public_pem, KEYS_ALG_ES256};
+    ck_assert_int_eq(jwt_keyset_new(trusted, ARRAY_SIZE(trusted), &keyset, &ei), ERR_OK);
 }
 
 static void teardown(void)
 {
+    jwt_keyset_free(keyset);
+    keyset = NULL;
     keys_release(&key_a);
     keys_release(&key_b);
     free(ec_private_pem);
@@ -107,8 +111,7 @@ static struct jwt_verify_opts opts(void)
 {
     struct jwt_verify_opts o;
     jwt_verify_opts_init(&o);
-    o.keys = trusted;
-    o.n_keys = ARRAY_SIZE(trusted);
+    o.keys = keyset;
     o.audiences = audiences;
     o.n_audiences = ARRAY_SIZE(audiences);
     o.now_s = NOW;
@@ -458,11 +461,18 @@ START_TEST(test_jwt_rejects_unknown_kid)
     assert_rejected(tok, &o, "missing key id");
     free(tok);
     free(hdr);
-    /* A key set without any key trusts nothing. */
-    o.n_keys = 0;
+    /* No key set, or an empty one, trusts nothing. */
+    o.keys = NULL;
     struct jwt_claims c = app_claims(ISS_A, NOW);
     tok = mint(&key_a, &c);
     assert_rejected(tok, &o, "unknown key id");
+    struct jwt_keyset *empty = NULL;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_int_eq(jwt_keyset_new(NULL, 0, &empty, &ei), ERR_OK);
+    o.keys = empty;
+    assert_rejected(tok, &o, "unknown key id");
+    jwt_keyset_free(empty);
     free(tok);
     free(pay);
 }
@@ -981,9 +991,10 @@ START_TEST(test_jwt_jwks_rsa_round_trip)
     ck_assert_str_eq(v[0].public_pem, key_a.public_pem);
 
     struct jwt_trusted_key k = {"https://external.example/", v[0].kid, v[0].public_pem, v[0].alg};
+    struct jwt_keyset *ks = NULL;
+    ck_assert_int_eq(jwt_keyset_new(&k, 1, &ks, &ei), ERR_OK);
     struct jwt_verify_opts o = opts();
-    o.keys = &k;
-    o.n_keys = 1;
+    o.keys = ks;
     struct jwt_claims c = app_claims("https://external.example/", NOW);
     char *tok = mint(&key_a, &c);
     struct jwt_principal p;
@@ -996,6 +1007,7 @@ START_TEST(test_jwt_jwks_rsa_round_trip)
     tok = mint(&impostor, &c);
     assert_rejected(tok, &o, "bad signature");
     free(tok);
+    jwt_keyset_free(ks);
     keys_jwk_pem_free(v, cnt);
 }
 END_TEST
@@ -1124,6 +1136,54 @@ START_TEST(test_jwt_key_ids_are_stable)
 }
 END_TEST
 
+static void keyset_fails(const struct jwt_trusted_key *k, size_t n, const char *why)
+{
+    struct jwt_keyset *ks = (struct jwt_keyset *)1;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_int_eq(jwt_keyset_new(k, n, &ks, &ei), ERR_INVALID);
+    ck_assert_ptr_null(ks);
+    ck_assert_msg(strstr(ei.msg, why), "reason '%s', expected '%s'", ei.msg, why);
+    ck_assert(!strstr(ei.msg, "BEGIN") &&
+              !shares_run(ei.msg, k[n - 1].public_pem ? k[n - 1].public_pem : ""));
+    ck_assert_uint_eq(ERR_peek_error(), 0);
+}
+
+START_TEST(test_jwt_keyset_rejects_bad_keys)
+{
+    struct jwt_trusted_key k[2] = {trusted[0], trusted[0]};
+    keyset_fails(k, 2, "kid repeated for issuer");
+    k[1].issuer = ISS_B; /* the same key for two issuers is fine (Entra shares keys by tenant) */
+    struct jwt_keyset *ks = NULL;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_int_eq(jwt_keyset_new(k, 2, &ks, &ei), ERR_OK);
+    jwt_keyset_free(ks);
+    k[1].issuer = "";
+    keyset_fails(k, 2, "issuer, kid and key required");
+    k[1] = trusted[0];
+    k[1].kid = NULL;
+    keyset_fails(k, 2, "issuer, kid and key required");
+    k[1] = trusted[0];
+    k[1].kid = "other";
+    k[1].public_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    keyset_fails(k, 2, "trusted key 1 for issuer '" ISS_A "': not a PEM RSA");
+    k[1].public_pem = ec_public_pem; /* EC key declared RS256 */
+    keyset_fails(k, 2, "not a PEM RSA");
+    k[1] = trusted[0];
+    k[1].kid = "other";
+    k[1].alg = KEYS_ALG_ES256; /* RSA key declared ES256 */
+    keyset_fails(k, 2, "not a PEM P-256");
+    /* An RSA key below 2048 bits is refused. */
+    EVP_PKEY *weak = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+    char *pub = pem_of(weak, false);
+    EVP_PKEY_free(weak);
+    k[1] = (struct jwt_trusted_key){ISS_A, "weak", pub, KEYS_ALG_RS256};
+    keyset_fails(k, 2, "2048 bits");
+    free(pub);
+}
+END_TEST
+
 START_TEST(test_jwt_mint_rejects_bad_claims)
 {
     struct err_info ei;
@@ -1207,6 +1267,7 @@ Suite *jwt_suite(void)
     tcase_add_test(tc, test_jwt_jwks_rsa_round_trip);
     tcase_add_test(tc, test_jwt_jwks_rejects_bad_documents);
     tcase_add_test(tc, test_jwt_key_ids_are_stable);
+    tcase_add_test(tc, test_jwt_keyset_rejects_bad_keys);
     tcase_add_test(tc, test_jwt_mint_rejects_bad_claims);
     tcase_add_test(tc, test_jwt_b64url_is_strict);
     suite_add_tcase(s, tc);

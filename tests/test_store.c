@@ -96,7 +96,7 @@ static size_t list(const char *tenant, const char *filter, int64_t top, int64_t 
     };
     ck_assert_msg(odata_query_parse(&q, params, filter ? 3 : 2, &ei) == ERR_OK, "%s", ei.msg);
     c->n = 0;
-    ck_assert_msg(store_incident_list(st, tenant, &q, collect_row, c, more, &ei) == ERR_OK, "%s",
+    ck_assert_msg(store_incident_list(st, STORE_TENANT(tenant), &q, collect_row, c, more, &ei) == ERR_OK, "%s",
                   ei.msg);
     odata_query_release(&q);
     return c->n;
@@ -147,7 +147,7 @@ static enum err apply(int64_t id, const char *body, struct buf *out, struct err_
     if (!e) {
         p.author = "unit";
         buf_reset(out);
-        e = store_incident_update(st, "t", id, &p, ignore_row, out, ei);
+        e = store_incident_update(st, STORE_TENANT("t"), id, &p, ignore_row, out, ei);
     }
     incident_patch_release(&p);
     json_decref(j);
@@ -219,13 +219,13 @@ START_TEST(test_store_import_moves_alerts)
     buf_init(&doc, BUF_UNLIMITED);
     struct err_info ei;
     err_clear(&ei);
-    ck_assert_int_eq(store_incident_get(st, "t", 1, ignore_row, &doc, &ei), ERR_OK);
+    ck_assert_int_eq(store_incident_get(st, STORE_TENANT("t"), 1, ignore_row, &doc, &ei), ERR_OK);
     ck_assert(!strstr(doc.data, "\"x0\""));
     ck_assert(strstr(doc.data, "\"x1\""));
     buf_reset(&doc);
-    ck_assert_int_eq(store_incident_get(st, "t", 2, ignore_row, &doc, &ei), ERR_OK);
+    ck_assert_int_eq(store_incident_get(st, STORE_TENANT("t"), 2, ignore_row, &doc, &ei), ERR_OK);
     ck_assert(strstr(doc.data, "\"x0\""));
-    ck_assert_int_eq(store_incident_get(st, "other", 2, ignore_row, &doc, &ei), ERR_NOT_FOUND);
+    ck_assert_int_eq(store_incident_get(st, STORE_TENANT("other"), 2, ignore_row, &doc, &ei), ERR_NOT_FOUND);
     buf_release(&doc);
 }
 END_TEST
