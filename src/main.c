@@ -16,6 +16,8 @@ static const struct command {
     {"import", cmd_import, "load incidents exported from Defender XDR (or compatible files)"},
     {"demo", cmd_demo, "generate realistic demo incidents"},
     {"config", cmd_config, "print the effective configuration or its reference"},
+    {"app", cmd_app, "register applications (client credentials)"},
+    {"user", cmd_user, "register users for delegated tokens"},
 };
 
 static void usage(FILE *out)
