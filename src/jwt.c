@@ -557,7 +557,7 @@ enum err jwt_verify(const char *token, size_t len, const struct jwt_verify_opts 
 
     /* Shape: exactly three base64url segments; the signature may be empty only so that an
      * unsigned token is reported by its algorithm below. */
-    size_t dots[2], ndots = 0;
+    size_t dots[2] = {0, 0}, ndots = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)token[i];
         if (c == '.') {

@@ -83,10 +83,11 @@ struct jwk_pem {
  * every usable key to a PEM public key: kty "RSA" with n and e (modulus of KEYS_RSA_MIN_BITS or
  * more) and kty "EC" with crv "P-256", x and y (point checked to be on the curve). A key is
  * skipped when it has no kid, a `use` other than "sig", an `alg` other than RS256 (RSA) or ES256
- * (EC), or another kty/curve. A document that is not JSON, has no "keys" array, holds a
- * malformed member of a usable key type, repeats a kid, or has no usable key fails with
- * ERR_INVALID and a reason in ei->msg. On success *out is a malloc'd array of *n entries
- * (caller frees with keys_jwk_pem_free).
+ * (EC), another kty/curve, or an RSA modulus below KEYS_RSA_MIN_BITS (logged). Other members
+ * (Entra ID's x5t, x5c, issuer) are ignored: certificates are not used. A document that is not
+ * JSON, has no "keys" array, holds a malformed member of a usable key type, repeats a kid, or has
+ * no usable key fails with ERR_INVALID and a reason in ei->msg. On success *out is a malloc'd array
+ * of *n entries (caller frees with keys_jwk_pem_free).
  */
 enum err keys_jwks_to_pem(const char *jwks_json, size_t len, struct jwk_pem **out, size_t *n,
                           struct err_info *ei);

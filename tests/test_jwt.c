@@ -975,7 +975,12 @@ START_TEST(test_jwt_jwks_rsa_round_trip)
     free(n);
     ck_assert_uint_eq(json_object_size(jwk), 6);
 
-    /* JWK -> JWKS (beside keys that must be skipped) -> PEM, then verify a minted token. */
+    /* JWK -> JWKS (beside keys that must be skipped) -> PEM, then verify a minted token. The
+     * members Entra ID adds (x5t, x5c, issuer) are ignored. */
+    json_object_set_new(jwk, "x5t", json_string("nOo3ZDrODXEK1jKWhXslHR_KXEg"));
+    json_object_set_new(jwk, "x5c", json_pack("[s]", "MIIDBTCCAe2gAwIBAgIQ"));
+    json_object_set_new(jwk, "issuer",
+                        json_string("https://login.microsoftonline.com/{tenantid}/v2.0"));
     json_t *doc = json_pack("{s:[o,{s:s,s:s,s:s},{s:s,s:s,s:s,s:s,s:s},{s:s,s:s}]}", "keys", jwk,
                             "kty", "oct", "kid", "hmac", "k", "c2VjcmV0", "kty", "RSA", "use",
                             "enc", "kid", "enc-key", "n", n64, "e", "AQAB", "kty", "RSA", "n", n64);
