@@ -3,6 +3,7 @@
 #include "common.h"
 #include "api.h"
 #include "log.h"
+#include "ts.h"
 
 void api_error(struct http_response *resp, const struct http_request *req,
                const struct err_info *ei)
@@ -74,14 +75,121 @@ static void method_not_allowed(struct http_response *resp, struct http_request *
     http_response_header(resp, "Allow", "%s", allow);
 }
 
+/* A tenant path segment: what Entra accepts as a tenant (GUID or domain) and nothing else. */
+static bool tenant_segment(const char *s, size_t len)
+{
+    if (len == 0 || len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+/* Routes /{tenant}/oauth2/…, /{tenant}/discovery/… and /{tenant}/…/.well-known/…; false when
+ * the path is none of them. */
+static bool dispatch_identity(struct app *app, struct http_request *req, struct http_response *resp)
+{
+    const char *path = req->path;
+    if (path[0] != '/')
+        return false;
+    const char *slash = strchr(path + 1, '/');
+    if (!slash || !tenant_segment(path + 1, (size_t)(slash - path - 1)))
+        return false;
+    char tenant[65];
+    snprintf(tenant, sizeof(tenant), "%.*s", (int)(slash - path - 1), path + 1);
+    const char *rest = slash;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+    bool v2 = strcmp(rest, "/oauth2/v2.0/token") == 0;
+    if (v2 || strcmp(rest, "/oauth2/token") == 0) {
+        if (post)
+            api_token(app, tenant, v2, req, resp);
+        else
+            method_not_allowed(resp, req, "POST");
+        return true;
+    }
+    bool keys = strcmp(rest, "/discovery/v2.0/keys") == 0 || strcmp(rest, "/discovery/keys") == 0;
+    bool oidc = strcmp(rest, "/v2.0/.well-known/openid-configuration") == 0 ||
+                strcmp(rest, "/.well-known/openid-configuration") == 0;
+    if (!keys && !oidc)
+        return false;
+    if (!get) {
+        method_not_allowed(resp, req, "GET");
+        return true;
+    }
+    struct err_info ei;
+    err_clear(&ei);
+    bool known = false;
+    if (store_tenant_exists(app->store, tenant, &known, &ei) || !known) {
+        err_set(&ei, ERR_NO_ROUTE, -1, "tenant '%s' was not found", tenant);
+        api_error(resp, req, &ei);
+    } else if (keys) {
+        api_jwks(app, tenant, req, resp);
+    } else {
+        api_openid_configuration(app, tenant, req, resp);
+    }
+    return true;
+}
+
+/* Authenticates an API request and checks it carries `need` (CONTRACT §7-§8). On failure the
+ * response is filled (401 with WWW-Authenticate, or 403 naming the permissions) and false is
+ * returned. */
+static bool authorize(struct app *app, struct http_request *req, struct http_response *resp,
+                      unsigned need, struct auth_caller *caller)
+{
+    struct err_info ei;
+    err_clear(&ei);
+    bool had_token = false;
+    int64_t now_s = ts_now() / TS_TICKS_PER_SEC;
+    if (auth_authenticate(app->auth, req->authorization, now_s, caller, &had_token, &ei)) {
+        api_error(resp, req, &ei);
+        if (ei.code == ERR_UNAUTHORIZED && !had_token) {
+            http_response_header(resp, "WWW-Authenticate", "Bearer");
+        } else if (ei.code == ERR_UNAUTHORIZED) {
+            /* RFC 6750 §3: the reason is ours and never contains quotes or token text. */
+            http_response_header(resp, "WWW-Authenticate",
+                                 "Bearer error=\"invalid_token\", error_description=\"%s\"",
+                                 strncmp(ei.msg, "invalid token: ", 15) == 0 ? ei.msg + 15
+                                                                             : ei.msg);
+        }
+        return false;
+    }
+    snprintf(req->caller, sizeof(req->caller), "%s",
+             caller->delegated && caller->upn ? caller->upn
+             : caller->client_id              ? caller->client_id
+                                              : "-");
+    if ((caller->perms & need) != need) {
+        const char *app_perm = need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite.All"
+                                                          : "Incident.Read.All or "
+                                                            "Incident.ReadWrite.All";
+        const char *user_perm = need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite"
+                                                           : "Incident.Read or Incident.ReadWrite";
+        if (caller->delegated)
+            err_set(&ei, ERR_FORBIDDEN, -1,
+                    "the token lacks the permission this operation requires: delegated "
+                    "permission (scp) %s",
+                    user_perm);
+        else
+            err_set(&ei, ERR_FORBIDDEN, -1,
+                    "the token lacks the permission this operation requires: application "
+                    "permission (roles) %s",
+                    app_perm);
+        api_error(resp, req, &ei);
+        auth_caller_release(caller);
+        return false;
+    }
+    return true;
+}
+
 void http_dispatch(struct app *app, struct http_request *req, struct http_response *resp)
 {
     if (!req->request_id[0])
         http_request_id_new(req->request_id);
     http_response_header(resp, "request-id", "%s", req->request_id);
-    struct principal who = {.scope = {.tenant = app->cfg->tenant},
-                            .tenant = app->cfg->tenant,
-                            .name = "API"};
     bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     bool patch = strcmp(req->method, "PATCH") == 0;
     const char *prefix = "/api/incidents";
@@ -89,29 +197,50 @@ void http_dispatch(struct app *app, struct http_request *req, struct http_respon
     const char *rest = strncmp(req->path, prefix, plen) == 0 ? req->path + plen : NULL;
     struct err_info ei;
     err_clear(&ei);
+    struct auth_caller caller;
+    int64_t id = 0;
+    unsigned need = AUTH_INCIDENT_READ;
 
     if (rest && (rest[0] == '\0' || strcmp(rest, "/") == 0)) {
         /* The trailing-slash form is what the real service's nextLink uses (CONTRACT §1). */
-        if (get)
-            api_incidents_list(app, &who, req, resp);
-        else
+        if (!get) {
             method_not_allowed(resp, req, "GET");
+            return;
+        }
     } else if (rest && rest[0] == '/' && !strchr(rest + 1, '/')) {
-        int64_t id;
         if (!get && !patch) {
             method_not_allowed(resp, req, "GET, PATCH");
-        } else if (!parse_id(rest + 1, &id)) {
+            return;
+        }
+        if (!parse_id(rest + 1, &id)) {
             err_set(&ei, ERR_INPUT, -1,
                     "incident id '%.40s' is not valid: expected a positive decimal integer",
                     rest + 1);
             api_error(resp, req, &ei);
-        } else if (patch) {
-            api_incidents_patch(app, &who, id, req, resp);
-        } else {
-            api_incidents_get(app, &who, id, req, resp);
+            return;
         }
+        if (patch)
+            need = AUTH_INCIDENT_READ | AUTH_INCIDENT_WRITE;
     } else {
-        err_set(&ei, ERR_NO_ROUTE, -1, "no resource at this path");
-        api_error(resp, req, &ei);
+        if (!dispatch_identity(app, req, resp)) {
+            err_set(&ei, ERR_NO_ROUTE, -1, "no resource at this path");
+            api_error(resp, req, &ei);
+        }
+        return;
     }
+    if (!authorize(app, req, resp, need, &caller))
+        return;
+    struct principal who = {.scope = {.tenant = caller.tenant,
+                                      .restricted = caller.restricted,
+                                      .groups = (const char *const *)caller.groups,
+                                      .ngroups = caller.ngroups},
+                            .tenant = caller.tenant,
+                            .name = caller.name};
+    if (id == 0)
+        api_incidents_list(app, &who, req, resp);
+    else if (patch)
+        api_incidents_patch(app, &who, id, req, resp);
+    else
+        api_incidents_get(app, &who, id, req, resp);
+    auth_caller_release(&caller);
 }

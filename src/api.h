@@ -6,6 +6,7 @@
 #ifndef API_H
 #define API_H
 
+#include "auth.h"
 #include "config.h"
 #include "http.h"
 #include "store.h"
@@ -14,6 +15,7 @@
 struct app {
     const struct config *cfg;
     struct store *store;
+    struct auth *auth;
     const char *listen_base; /* "http://HOST:PORT" of the bound socket, for requests without Host */
 };
 
@@ -48,7 +50,15 @@ void api_incidents_get(struct app *app, const struct principal *who, int64_t id,
 void api_incidents_patch(struct app *app, const struct principal *who, int64_t id,
                          struct http_request *req, struct http_response *resp);
 
-#define API_JSON_CONTENT_TYPE                                                                    \
+/* Token service and discovery (api_token.c); `tenant` is the path segment. */
+void api_token(struct app *app, const char *tenant, bool v2, struct http_request *req,
+               struct http_response *resp);
+void api_jwks(struct app *app, const char *tenant, struct http_request *req,
+              struct http_response *resp);
+void api_openid_configuration(struct app *app, const char *tenant, struct http_request *req,
+                              struct http_response *resp);
+
+#define API_JSON_CONTENT_TYPE \
     "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 
 #endif

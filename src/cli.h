@@ -28,6 +28,8 @@ int cmd_demo(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_app(int argc, char **argv);
 int cmd_user(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 /* Prints `incidentd: <what>: <why>` to stderr. */
 ATTR_PRINTF(2, 3) void cli_error(const char *what, const char *fmt, ...);

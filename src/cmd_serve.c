@@ -120,10 +120,20 @@ int cmd_serve(int argc, char **argv)
         config_release(&cfg);
         return cli_exit_code(ei.code);
     }
-    struct app app = {.cfg = &cfg, .store = store};
+    struct auth *auth = NULL;
+    if (store_tenant_ensure(store, cfg.tenant, &ei) || auth_new(&cfg, store, &auth, &ei) ||
+        auth_ensure_key(auth, cfg.tenant, &ei)) {
+        cli_error("serve", "%s", ei.msg);
+        auth_free(auth);
+        store_free(store);
+        config_release(&cfg);
+        return cli_exit_code(ei.code);
+    }
+    struct app app = {.cfg = &cfg, .store = store, .auth = auth};
     struct http_server *srv = NULL;
     if (http_server_start(&app, &srv, &ei)) {
         cli_error("serve", "%s", ei.msg);
+        auth_free(auth);
         store_free(store);
         config_release(&cfg);
         return ei.code == ERR_INVALID ? EX_USAGE_ : EX_UNAVAILABLE_;
@@ -142,6 +152,7 @@ int cmd_serve(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("received signal %d: finishing in-flight requests", sig);
     http_server_stop(srv, cfg.shutdown_timeout_s);
+    auth_free(auth);
     store_free(store);
     log_info("stopped");
     log_close();

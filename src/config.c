@@ -57,6 +57,17 @@ static const struct config_def defs[] = {
     {"log_level", CFG_ENUM, OFF(log_level), "info", 0, 0, level_choices, "log verbosity"},
     {"access_log", CFG_BOOL, OFF(access_log), "true", 0, 0, NULL, "one log line per request"},
     {"log_file", CFG_STRING, OFF(log_file), NULL, 0, 0, NULL, "log to this file instead of stderr"},
+    {"key_file", CFG_STRING, OFF(key_file), NULL, 0, 0, NULL,
+     "file holding the key that seals signing keys in the database (default <db>.key, made "
+     "with mode 0600 when missing)"},
+    {"token_issuer", CFG_STRING, OFF(token_issuer), "https://login.incidentd.local", 0, 0, NULL,
+     "base of the issuer of tokens incidentd signs: <token_issuer>/<tenant>/v2.0"},
+    {"audiences", CFG_STRING, OFF(audiences),
+     "https://api.security.microsoft.com,https://security.microsoft.com/mtp,"
+     "8ee8fdad-f234-4243-8f3b-15c294843740",
+     0, 0, NULL, "accepted token audiences (resources), comma-separated"},
+    {"trusted_issuers_file", CFG_STRING, OFF(trusted_issuers_file), NULL, 0, 0, NULL,
+     "external token issuers to trust: one 'ISSUER_URL JWKS_FILE' per line (e.g. Entra ID)"},
 };
 
 static const struct config_def *find_def(const char *name)
@@ -92,12 +103,11 @@ static enum err set_value(struct config *c, const struct config_def *d, const ch
         if (!strcasecmp(value, "true") || !strcmp(value, "1") || !strcasecmp(value, "yes") ||
             !strcasecmp(value, "on"))
             *(bool *)(void *)base = true;
-        else if (!strcasecmp(value, "false") || !strcmp(value, "0") ||
-                 !strcasecmp(value, "no") || !strcasecmp(value, "off"))
+        else if (!strcasecmp(value, "false") || !strcmp(value, "0") || !strcasecmp(value, "no") ||
+                 !strcasecmp(value, "off"))
             *(bool *)(void *)base = false;
         else
-            return err_set(ei, ERR_INVALID, -1, "%s: '%s' must be true or false", source,
-                           d->name);
+            return err_set(ei, ERR_INVALID, -1, "%s: '%s' must be true or false", source, d->name);
         return ERR_OK;
     case CFG_ENUM:
         for (int i = 0; d->choices[i]; i++) {
@@ -106,10 +116,9 @@ static enum err set_value(struct config *c, const struct config_def *d, const ch
                 return ERR_OK;
             }
         }
-        return err_set(ei, ERR_INVALID, -1, "%s: '%s' must be one of %s%s%s%s%s", source,
-                       d->name, d->choices[0], d->choices[1] ? ", " : "",
-                       d->choices[1] ? d->choices[1] : "", d->choices[2] ? ", " : "",
-                       d->choices[2] ? d->choices[2] : "");
+        return err_set(ei, ERR_INVALID, -1, "%s: '%s' must be one of %s%s%s%s%s", source, d->name,
+                       d->choices[0], d->choices[1] ? ", " : "", d->choices[1] ? d->choices[1] : "",
+                       d->choices[2] ? ", " : "", d->choices[2] ? d->choices[2] : "");
     }
     return ERR_INTERNAL;
 }

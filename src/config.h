@@ -23,12 +23,16 @@ struct config {
     int max_body_bytes;   /* request body */
     int idle_timeout_s;   /* keep-alive idle timeout */
     int shutdown_timeout_s;
-    int db_readers;       /* read connections */
-    int db_sync;          /* enum store_sync */
-    int gzip_min_bytes;   /* responses smaller than this are never compressed */
-    int log_level;        /* enum log_level */
+    int db_readers;     /* read connections */
+    int db_sync;        /* enum store_sync */
+    int gzip_min_bytes; /* responses smaller than this are never compressed */
+    int log_level;      /* enum log_level */
     bool access_log;
-    char *log_file;       /* NULL = stderr */
+    char *log_file;             /* NULL = stderr */
+    char *key_file;             /* seals signing keys at rest; NULL = <db>.key */
+    char *token_issuer;         /* base of the `iss` of tokens we sign: <base>/<tenant>/v2.0 */
+    char *audiences;            /* accepted `aud` values, comma-separated */
+    char *trusted_issuers_file; /* external issuers: lines "ISSUER JWKS_FILE" */
 };
 
 /* Sets every field to its default (strings malloc'd). */

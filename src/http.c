@@ -142,13 +142,21 @@ enum err http_request_set_target(struct http_request *r, const char *target, siz
         return err_set(ei, ERR_INPUT, -1, "the URL path is not valid UTF-8");
     if (!q)
         return ERR_OK;
-    const char *qs = q + 1;
-    size_t qlen = len - plen - 1;
-    /* Each parameter's key and value are decoded into param_text, NUL-separated. */
-    r->param_text = xmalloc(qlen * 2 + 2);
-    size_t cap = 4;
-    r->params = xmalloc(cap * sizeof(*r->params));
-    char *out = r->param_text;
+    return http_form_parse(q + 1, len - plen - 1, &r->params, &r->nparams, &r->param_text, ei);
+}
+
+enum err http_form_parse(const char *qs, size_t qlen, struct odata_param **params_out,
+                         size_t *n_out, char **text_out, struct err_info *ei)
+{
+    size_t bad;
+    /* Each parameter's key and value are decoded into the text buffer, NUL-separated. */
+    char *text = xmalloc(qlen * 2 + 2);
+    size_t cap = 4, n = 0;
+    struct odata_param *params = xmalloc(cap * sizeof(*params));
+    *params_out = params;
+    *text_out = text;
+    *n_out = 0;
+    char *out = text;
     size_t i = 0;
     while (i <= qlen) {
         size_t end = i;
@@ -180,11 +188,13 @@ enum err http_request_set_target(struct http_request *r, const char *target, siz
             if (!clean_text(key, (size_t)kn) || !clean_text(value, (size_t)vn))
                 return err_set(ei, ERR_ODATA, (int)i,
                                "query parameter at position %zu is not valid UTF-8", i);
-            if (r->nparams == cap) {
+            if (n == cap) {
                 cap *= 2;
-                r->params = xrealloc(r->params, cap * sizeof(*r->params));
+                params = xrealloc(params, cap * sizeof(*params));
+                *params_out = params;
             }
-            r->params[r->nparams++] = (struct odata_param){key, (size_t)kn, value, (size_t)vn};
+            params[n++] = (struct odata_param){key, (size_t)kn, value, (size_t)vn};
+            *n_out = n;
         }
         i = end + 1;
     }

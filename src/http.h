@@ -11,19 +11,20 @@
 #include "odata.h"
 
 #define HTTP_REQUEST_ID_LEN 36
-#define HTTP_MAX_HEADERS    8
+#define HTTP_MAX_HEADERS    12
 
 struct http_request {
-    const char *method;          /* "GET", "PATCH", … (borrowed) */
-    char *path;                  /* percent-decoded path without the query (owned) */
-    struct odata_param *params;  /* decoded query parameters, in order (owned, with their text) */
+    const char *method;         /* "GET", "PATCH", … (borrowed) */
+    char *path;                 /* percent-decoded path without the query (owned) */
+    struct odata_param *params; /* decoded query parameters, in order (owned, with their text) */
     size_t nparams;
-    char *param_text;            /* storage behind params (owned) */
-    const char *host;            /* Host header or NULL (borrowed) */
-    const char *content_type;    /* Content-Type header or NULL (borrowed) */
-    const char *authorization;   /* Authorization header or NULL (borrowed) */
-    struct buf body;             /* request body */
+    char *param_text;          /* storage behind params (owned) */
+    const char *host;          /* Host header or NULL (borrowed) */
+    const char *content_type;  /* Content-Type header or NULL (borrowed) */
+    const char *authorization; /* Authorization header or NULL (borrowed) */
+    struct buf body;           /* request body */
     char request_id[HTTP_REQUEST_ID_LEN + 1];
+    char caller[96]; /* who made the request, for the access log: client id or UPN */
 };
 
 struct http_header {
@@ -55,9 +56,18 @@ void http_response_release(struct http_response *r);
 enum err http_request_set_target(struct http_request *r, const char *target, size_t len,
                                  struct err_info *ei);
 
+/*
+ * Parses `application/x-www-form-urlencoded` text (a query string or a form body): pairs split
+ * on '&', key and value split on the first '=', `%XX` and `+` decoded. *params_out and
+ * *text_out are malloc'd (free both, also on error); params point into the text. ERR_ODATA
+ * with the byte position for a malformed escape, invalid UTF-8 or a NUL.
+ */
+enum err http_form_parse(const char *text, size_t len, struct odata_param **params_out,
+                         size_t *n_out, char **text_out, struct err_info *ei);
+
 /* Adds a response header (name must be static); ignored when the table is full. */
-ATTR_PRINTF(3, 4) void http_response_header(struct http_response *r, const char *name,
-                                            const char *fmt, ...);
+ATTR_PRINTF(3, 4)
+void http_response_header(struct http_response *r, const char *name, const char *fmt, ...);
 
 /* Fills request_id with a random RFC 4122 version 4 GUID. */
 void http_request_id_new(char out[HTTP_REQUEST_ID_LEN + 1]);

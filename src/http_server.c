@@ -83,10 +83,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         size_t plen = q ? (size_t)(q - r->target) : r->target_len;
         char path[256];
         log_escape(path, sizeof(path), r->target, plen);
+        char caller[128];
+        log_escape(caller, sizeof(caller), r->req.caller, strlen(r->req.caller));
         log_info("access method=%s path=\"%s\" query=%s status=%d bytes=%zu ms=%.2f "
-                 "request_id=%s%s",
+                 "caller=\"%s\" request_id=%s%s",
                  r->method[0] ? r->method : "-", path, q ? "yes" : "no", r->status, r->bytes, ms,
-                 r->req.request_id, toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+                 caller[0] ? caller : "-", r->req.request_id,
+                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
     http_request_release(&r->req);
     free(r->target);

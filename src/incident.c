@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Backend-neutral incident rules: import validation, stored documents, PATCH (CONTRACT §2, §5-6). */
+/* Backend-neutral incident rules: import validation, stored documents, PATCH (CONTRACT §2, §5-6).
+ */
 #include "common.h"
 #include "incident.h"
 #include "ts.h"
@@ -7,12 +8,13 @@
 
 /* Documented alert keys in wire order (reference §3.3, CONTRACT §2). */
 static const char *const alert_keys[] = {
-    "alertId",         "providerAlertId",  "incidentId",    "serviceSource",   "creationTime",
-    "lastUpdatedTime", "resolvedTime",     "firstActivity", "lastActivity",    "title",
-    "description",     "category",         "status",        "severity",        "investigationId",
-    "investigationState", "classification", "determination", "detectionSource", "detectorId",
-    "assignedTo",      "actorName",        "threatFamilyName", "mitreTechniques", "devices",
-    "entities",
+    "alertId",        "providerAlertId", "incidentId",       "serviceSource",
+    "creationTime",   "lastUpdatedTime", "resolvedTime",     "firstActivity",
+    "lastActivity",   "title",           "description",      "category",
+    "status",         "severity",        "investigationId",  "investigationState",
+    "classification", "determination",   "detectionSource",  "detectorId",
+    "assignedTo",     "actorName",       "threatFamilyName", "mitreTechniques",
+    "devices",        "entities",
 };
 
 static const char *const alert_time_keys[] = {"creationTime", "lastUpdatedTime", "resolvedTime",
@@ -74,8 +76,8 @@ static enum err parse_time_value(json_t *v, const char *path, int64_t *out, stru
 }
 
 /* Rewrites a date-time string in canonical form; null stays null. */
-static enum err canonical_time(json_t *obj, const char *key, const char *path,
-                               int64_t *ticks_out, struct err_info *ei)
+static enum err canonical_time(json_t *obj, const char *key, const char *path, int64_t *ticks_out,
+                               struct err_info *ei)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
@@ -200,8 +202,7 @@ static enum err get_string(json_t *src, const char *key, bool nullable, char **o
         }                                                                                        \
     } while (0)
 
-enum err incident_from_json(json_t *src, unsigned flags, struct incident *out,
-                            struct err_info *ei)
+enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, struct err_info *ei)
 {
     incident_init(out);
     if (!json_is_object(src))
@@ -284,8 +285,8 @@ enum err incident_from_json(json_t *src, unsigned flags, struct incident *out,
             char path[48];
             json_t *text = json_object_get(cv, "comment");
             json_t *by = json_object_get(cv, "createdBy");
-            if (!json_is_object(cv) || !json_is_string(text) || (by && !json_is_null(by) &&
-                                                                 !json_is_string(by))) {
+            if (!json_is_object(cv) || !json_is_string(text) ||
+                (by && !json_is_null(by) && !json_is_string(by))) {
                 err_set(ei, ERR_INVALID, -1,
                         "comments[%zu]: expected {comment: string, createdBy, createdTime}", i);
                 goto fail;
@@ -311,8 +312,8 @@ enum err incident_from_json(json_t *src, unsigned flags, struct incident *out,
         size_t n = json_array_size(alerts);
         struct alert_sort *sorted = xcalloc(n ? n : 1, sizeof(*sorted));
         for (size_t i = 0; i < n; i++) {
-            json_t *a = alert_canonical(json_array_get(alerts, i), i, out->id,
-                                        &sorted[i].creation, ei);
+            json_t *a =
+                alert_canonical(json_array_get(alerts, i), i, out->id, &sorted[i].creation, ei);
             if (!a) {
                 for (size_t k = 0; k < i; k++)
                     json_decref(sorted[k].alert);
@@ -416,10 +417,9 @@ enum err incident_doc_prefix(struct buf *b, const char *context_base, int64_t id
                          context_base);
     else
         e |= buf_putc(b, '{');
-    e |= buf_appendf(b,
-                     "\"incidentId\":%" PRId64 ",\"incidentUri\":\"%s/incidents/%" PRId64
-                     "?tid=%s\",",
-                     id, portal_base, id, tenant);
+    e |= buf_appendf(
+        b, "\"incidentId\":%" PRId64 ",\"incidentUri\":\"%s/incidents/%" PRId64 "?tid=%s\",", id,
+        portal_base, id, tenant);
     return e ? ERR_TOO_LARGE : ERR_OK;
 }
 
@@ -501,8 +501,7 @@ enum err incident_patch_parse(json_t *body, struct incident_patch *p, struct err
             if (patch_string(v, key, 64, 1, &s, ei))
                 goto fail;
             if (!determination_parse(s, strlen(s), 0, &p->determination)) {
-                err_set(ei, ERR_BODY, -1,
-                        "invalid value '%.40s' for property 'determination'", s);
+                err_set(ei, ERR_BODY, -1, "invalid value '%.40s' for property 'determination'", s);
                 goto fail;
             }
             p->fields |= PATCH_DETERMINATION;

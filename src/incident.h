@@ -64,8 +64,7 @@ enum incident_flags {
  * ERR_INVALID with a message naming the JSON path (`alerts[2].creationTime: …`) and leaves out
  * released.
  */
-enum err incident_from_json(json_t *src, unsigned flags, struct incident *out,
-                            struct err_info *ei);
+enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, struct err_info *ei);
 
 /* Appends the document head: from `"redirectIncidentId":` through `"alerts":` (exclusive of the
  * alerts array). inc->tags and inc->comments must be set. */

@@ -33,20 +33,20 @@ ATTR_PRINTF(2, 3) void log_write(enum log_level level, const char *fmt, ...);
 size_t log_escape(char *out, size_t cap, const char *s, size_t len);
 
 #define log_error(...) log_write(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...)                                                                            \
-    do {                                                                                         \
-        if (log_max_level >= LOG_WARN)                                                           \
-            log_write(LOG_WARN, __VA_ARGS__);                                                    \
+#define log_warn(...)                         \
+    do {                                      \
+        if (log_max_level >= LOG_WARN)        \
+            log_write(LOG_WARN, __VA_ARGS__); \
     } while (0)
-#define log_info(...)                                                                            \
-    do {                                                                                         \
-        if (log_max_level >= LOG_INFO)                                                           \
-            log_write(LOG_INFO, __VA_ARGS__);                                                    \
+#define log_info(...)                         \
+    do {                                      \
+        if (log_max_level >= LOG_INFO)        \
+            log_write(LOG_INFO, __VA_ARGS__); \
     } while (0)
-#define log_debug(...)                                                                           \
-    do {                                                                                         \
-        if (log_max_level >= LOG_DEBUG)                                                          \
-            log_write(LOG_DEBUG, __VA_ARGS__);                                                   \
+#define log_debug(...)                         \
+    do {                                       \
+        if (log_max_level >= LOG_DEBUG)        \
+            log_write(LOG_DEBUG, __VA_ARGS__); \
     } while (0)
 
 #endif

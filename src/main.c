@@ -18,6 +18,8 @@ static const struct command {
     {"config", cmd_config, "print the effective configuration or its reference"},
     {"app", cmd_app, "register applications (client credentials)"},
     {"user", cmd_user, "register users for delegated tokens"},
+    {"token", cmd_token, "print an access token for an application or a user"},
+    {"keys", cmd_keys, "rotate or list the token signing keys"},
 };
 
 static void usage(FILE *out)

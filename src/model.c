@@ -7,15 +7,24 @@
 static const char *const severity_names[] = {"UnSpecified", "Informational", "Low", "Medium",
                                              "High"};
 static const char *const status_names[] = {"Active", "InProgress", "Resolved", "Redirected"};
-static const char *const classification_names[] = {"Unknown", "TruePositive",
-                                                   "InformationalExpectedActivity",
-                                                   "FalsePositive"};
+static const char *const classification_names[] = {
+    "Unknown", "TruePositive", "InformationalExpectedActivity", "FalsePositive"};
 static const char *const determination_names[] = {
-    "NotAvailable",     "MultiStagedAttack", "MaliciousUserActivity",
-    "CompromisedAccount", "Malware",         "Phishing",
-    "UnwantedSoftware", "Other",             "SecurityTesting",
-    "LineOfBusinessApplication", "ConfirmedActivity", "NotMalicious",
-    "NoEnoughDataToValidate", "Apt",         "SecurityPersonnel",
+    "NotAvailable",
+    "MultiStagedAttack",
+    "MaliciousUserActivity",
+    "CompromisedAccount",
+    "Malware",
+    "Phishing",
+    "UnwantedSoftware",
+    "Other",
+    "SecurityTesting",
+    "LineOfBusinessApplication",
+    "ConfirmedActivity",
+    "NotMalicious",
+    "NoEnoughDataToValidate",
+    "Apt",
+    "SecurityPersonnel",
 };
 
 static const struct {
@@ -118,7 +127,8 @@ bool determination_allowed(enum classification c, enum determination d)
         return true;
     switch (c) {
     case CLASSIFICATION_TRUE_POSITIVE:
-        return d == DETERMINATION_MULTI_STAGED_ATTACK || d == DETERMINATION_MALICIOUS_USER_ACTIVITY ||
+        return d == DETERMINATION_MULTI_STAGED_ATTACK ||
+               d == DETERMINATION_MALICIOUS_USER_ACTIVITY ||
                d == DETERMINATION_COMPROMISED_ACCOUNT || d == DETERMINATION_MALWARE ||
                d == DETERMINATION_PHISHING || d == DETERMINATION_UNWANTED_SOFTWARE ||
                d == DETERMINATION_OTHER || d == DETERMINATION_APT ||

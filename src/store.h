@@ -24,10 +24,10 @@ enum store_sync {
 };
 
 struct store_options {
-    const char *path;      /* database file; created with its directory's permissions */
-    enum store_sync sync;  /* durability of commits */
-    int readers;           /* read connections kept open (>= 1) */
-    int busy_timeout_ms;   /* how long a writer waits for another process's lock */
+    const char *path;     /* database file; created with its directory's permissions */
+    enum store_sync sync; /* durability of commits */
+    int readers;          /* read connections kept open (>= 1) */
+    int busy_timeout_ms;  /* how long a writer waits for another process's lock */
 };
 
 /* Fills o with the defaults (FULL, 8 readers, 5000 ms) and the given path (borrowed). */
@@ -120,7 +120,7 @@ struct store_app {
     char *quota; /* NULL: defaults (issue 4) */
     unsigned char salt[STORE_SECRET_SALT_BYTES];
     unsigned char hash[STORE_SECRET_HASH_BYTES]; /* SHA-256(salt || secret) */
-    int64_t created_time;                         /* ticks */
+    int64_t created_time;                        /* ticks */
 };
 
 void store_app_release(struct store_app *a);

@@ -13,15 +13,15 @@ struct store_ops {
     enum err (*open)(const struct store_options *o, struct store **out, struct err_info *ei);
     void (*free)(struct store *st);
     enum err (*incident_list)(struct store *st, const struct store_scope *scope,
-                              const struct odata_query *q, store_row_fn *fn, void *ctx,
-                              bool *more, struct err_info *ei);
+                              const struct odata_query *q, store_row_fn *fn, void *ctx, bool *more,
+                              struct err_info *ei);
     enum err (*incident_get)(struct store *st, const struct store_scope *scope, int64_t id,
                              store_row_fn *fn, void *ctx, struct err_info *ei);
     enum err (*incident_update)(struct store *st, const struct store_scope *scope, int64_t id,
                                 const struct incident_patch *p, store_row_fn *fn, void *ctx,
                                 struct err_info *ei);
-    enum err (*incident_import)(struct store *st, const char *tenant,
-                                struct incident *const *incs, size_t n, struct err_info *ei);
+    enum err (*incident_import)(struct store *st, const char *tenant, struct incident *const *incs,
+                                size_t n, struct err_info *ei);
     enum err (*incident_count)(struct store *st, const char *tenant, int64_t *out,
                                struct err_info *ei);
     enum err (*tenant_ensure)(struct store *st, const char *tenant, struct err_info *ei);
@@ -33,9 +33,8 @@ struct store_ops {
     enum err (*app_list)(struct store *st, const char *tenant, store_app_fn *fn, void *ctx,
                          struct err_info *ei);
     enum err (*app_delete)(struct store *st, const char *client_id, struct err_info *ei);
-    enum err (*app_set_secret)(struct store *st, const char *client_id,
-                               const unsigned char *salt, const unsigned char *hash,
-                               struct err_info *ei);
+    enum err (*app_set_secret)(struct store *st, const char *client_id, const unsigned char *salt,
+                               const unsigned char *hash, struct err_info *ei);
     enum err (*user_create)(struct store *st, const struct store_user *u, struct err_info *ei);
     enum err (*user_get)(struct store *st, const char *tenant, const char *upn,
                          struct store_user *out, struct err_info *ei);

@@ -69,8 +69,8 @@ static enum err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, str
 static enum err sq_connect(const struct store_options *o, bool readonly, sqlite3 **out,
                            struct err_info *ei)
 {
-    int flags = SQLITE_OPEN_NOMUTEX | (readonly ? SQLITE_OPEN_READONLY
-                                                : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
     sqlite3 *db = NULL;
     if (sqlite3_open_v2(o->path, &db, flags, NULL) != SQLITE_OK) {
         err_set(ei, ERR_IO, -1, "cannot open database '%s': %s", o->path,
@@ -151,8 +151,7 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
         st->free_readers[st->nfree++] = st->readers[i];
     }
     sqlite3_stmt *s;
-    if (sq_prepare(st->writer, "SELECT COALESCE(MAX(last_update_time), 0) FROM incidents", &s,
-                   ei))
+    if (sq_prepare(st->writer, "SELECT COALESCE(MAX(last_update_time), 0) FROM incidents", &s, ei))
         goto fail;
     if (sqlite3_step(s) == SQLITE_ROW)
         st->last_issued = sqlite3_column_int64(s, 0);
@@ -279,8 +278,8 @@ done:
     return e;
 }
 
-static enum err sqlite_incident_get(struct store *base, const struct store_scope *scope,
-                                    int64_t id, store_row_fn *fn, void *ctx, struct err_info *ei)
+static enum err sqlite_incident_get(struct store *base, const struct store_scope *scope, int64_t id,
+                                    store_row_fn *fn, void *ctx, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
     struct buf sql;
@@ -472,8 +471,8 @@ static enum err scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t 
 }
 
 static enum err sqlite_incident_update(struct store *base, const struct store_scope *scope,
-                                       int64_t id, const struct incident_patch *p,
-                                       store_row_fn *fn, void *ctx, struct err_info *ei)
+                                       int64_t id, const struct incident_patch *p, store_row_fn *fn,
+                                       void *ctx, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
     const char *tenant = scope->tenant;
@@ -580,8 +579,7 @@ static enum err write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t
 
 /* Removes from an incident's stored doc every alert that the alerts table assigns elsewhere
  * (after an import moved them). */
-static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id,
-                                   struct err_info *ei)
+static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id, struct err_info *ei)
 {
     struct incident inc;
     struct buf doc, out;
@@ -676,8 +674,7 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
 }
 
 static enum err sqlite_incident_import(struct store *base, const char *tenant,
-                                       struct incident *const *incs, size_t n,
-                                       struct err_info *ei)
+                                       struct incident *const *incs, size_t n, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
     sqlite3_stmt *owner = NULL, *del = NULL, *ins = NULL;
@@ -735,7 +732,6 @@ unlock:
     free(moved);
     return e;
 }
-
 
 /* ---------------------------------------------------------------------------------------------
  * Access control records (issue 3). Small tables, so every call prepares its statement.
@@ -863,7 +859,7 @@ static enum err sqlite_app_create(struct store *base, const struct store_app *a,
     return e;
 }
 
-#define APP_COLUMNS                                                                             \
+#define APP_COLUMNS \
     "client_id, tenant_id, name, roles, quota, secret_salt, secret_hash, created_time"
 
 static void app_from_row(sqlite3_stmt *s, struct store_app *a)
@@ -892,8 +888,7 @@ static enum err sqlite_app_get(struct store *base, const char *client_id, struct
         if (rc == SQLITE_ROW)
             app_from_row(s, out);
         else if (rc == SQLITE_DONE)
-            e = err_set(ei, ERR_NOT_FOUND, -1, "no application with client id '%.64s'",
-                        client_id);
+            e = err_set(ei, ERR_NOT_FOUND, -1, "no application with client id '%.64s'", client_id);
         else
             e = sq_fail(db, "reading an application", ei);
         sqlite3_finalize(s);
@@ -902,8 +897,8 @@ static enum err sqlite_app_get(struct store *base, const char *client_id, struct
     return e;
 }
 
-static enum err sqlite_app_list(struct store *base, const char *tenant, store_app_fn *fn,
-                                void *ctx, struct err_info *ei)
+static enum err sqlite_app_list(struct store *base, const char *tenant, store_app_fn *fn, void *ctx,
+                                struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
     sqlite3 *db = reader_acquire(st);
@@ -1058,8 +1053,7 @@ static enum err sqlite_key_add(struct store *base, const struct store_key *k, in
         e = sq_stmt(st->writer, &s, ei,
                     "INSERT INTO signing_keys (kid, tenant_id, private_pem, public_pem, "
                     "created_time) VALUES (?,?,?,?,?)",
-                    "tttti", k->kid, k->tenant, k->private_pem,
-                    k->public_pem, k->created_time);
+                    "tttti", k->kid, k->tenant, k->private_pem, k->public_pem, k->created_time);
     if (!e && sqlite3_step(s) != SQLITE_DONE)
         e = sq_fail(st->writer, "storing a key", ei);
     sqlite3_finalize(s);
@@ -1071,8 +1065,8 @@ static enum err sqlite_key_add(struct store *base, const struct store_key *k, in
     return e;
 }
 
-static enum err sqlite_key_list(struct store *base, const char *tenant, store_key_fn *fn,
-                                void *ctx, struct err_info *ei)
+static enum err sqlite_key_list(struct store *base, const char *tenant, store_key_fn *fn, void *ctx,
+                                struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
     sqlite3 *db = reader_acquire(st);

@@ -134,8 +134,7 @@ enum err ts_parse(const char *s, size_t len, unsigned flags, int64_t *out, struc
         int sign = s[i] == '-' ? -1 : 1;
         unsigned oh, om;
         i++;
-        if (!digits(s, len, &i, 2, &oh) || !expect(s, len, &i, ':') ||
-            !digits(s, len, &i, 2, &om))
+        if (!digits(s, len, &i, 2, &oh) || !expect(s, len, &i, ':') || !digits(s, len, &i, 2, &om))
             BAD("expected a zone offset as ±hh:mm");
         if (oh > 23 || om > 59)
             BAD("zone offset out of range");

@@ -4,6 +4,7 @@
 #include "e2e.h"
 #include "tests.h"
 #include <curl/curl.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <strings.h>
@@ -36,6 +37,10 @@ bool test_server_start(struct test_server *s, const char *db, const char *const 
         free(s->db);
         s->db = strdup(db);
     }
+    static const char *const all_roles[] = {"Incident.ReadWrite.All", "Alert.ReadWrite.All", NULL};
+    if (!test_create_app(s->db, TEST_TENANT, "e2e tests", all_roles, s->client_id, s->client_secret,
+                         sizeof(s->client_id)))
+        return false;
     int out[2];
     if (pipe(out) != 0)
         return false;
@@ -83,7 +88,65 @@ bool test_server_start(struct test_server *s, const char *db, const char *const 
         return false;
     }
     snprintf(s->base, sizeof(s->base), "http://127.0.0.1:%d", s->port);
+    if (!test_fetch_token(s, TEST_TENANT, s->client_id, s->client_secret, s->token,
+                          sizeof(s->token))) {
+        fprintf(stderr, "test server: no token from the token endpoint\n");
+        return false;
+    }
     return true;
+}
+
+bool test_create_app(const char *db, const char *tenant, const char *name, const char *const *roles,
+                     char *client_id, char *secret, size_t cap)
+{
+    const char *args[32] = {"app", "create", "--db", db, "--tenant", tenant, "--name", name};
+    int k = 8;
+    for (int i = 0; roles && roles[i] && k < 30; i++) {
+        args[k++] = "--role";
+        args[k++] = roles[i];
+    }
+    args[k] = NULL;
+    char *out = NULL, *err = NULL;
+    int rc = test_run_cli(args, &out, &err);
+    json_t *j = rc == 0 ? json_loads(out, 0, NULL) : NULL;
+    const char *id = json_string_value(json_object_get(j, "client_id"));
+    const char *sec = json_string_value(json_object_get(j, "client_secret"));
+    bool ok = id && sec;
+    if (ok) {
+        snprintf(client_id, cap, "%s", id);
+        snprintf(secret, cap, "%s", sec);
+    } else {
+        fprintf(stderr, "app create failed (%d): %s\n", rc, err ? err : "");
+    }
+    json_decref(j);
+    free(out);
+    free(err);
+    return ok;
+}
+
+bool test_fetch_token(const struct test_server *s, const char *tenant, const char *client_id,
+                      const char *secret, char *out, size_t cap)
+{
+    char path[256], body[512];
+    snprintf(path, sizeof(path), "/%s/oauth2/v2.0/token", tenant);
+    snprintf(body, sizeof(body),
+             "grant_type=client_credentials&client_id=%s&client_secret=%s&scope="
+             "https%%3A%%2F%%2Fapi.security.microsoft.com%%2F.default",
+             client_id, secret);
+    static const char *const no_auth[] = {"Authorization:", NULL};
+    struct test_resp r;
+    if (!test_http(s, "POST", path, "application/x-www-form-urlencoded", body, no_auth, &r))
+        return false;
+    json_t *j = r.status == 200 ? json_loads(r.body, 0, NULL) : NULL;
+    const char *tok = json_string_value(json_object_get(j, "access_token"));
+    bool ok = tok && strlen(tok) < cap;
+    if (ok)
+        snprintf(out, cap, "%s", tok);
+    else
+        fprintf(stderr, "token request failed: %ld %s\n", r.status, r.body);
+    json_decref(j);
+    test_resp_free(&r);
+    return ok;
 }
 
 static void rmrf(const char *dir)
@@ -168,8 +231,18 @@ bool test_http(const struct test_server *s, const char *method, const char *path
         hdrs = curl_slist_append(hdrs, "Content-Type:");
     }
     hdrs = curl_slist_append(hdrs, "Expect:");
-    for (int i = 0; extra_headers && extra_headers[i]; i++)
+    bool own_auth = false;
+    for (int i = 0; extra_headers && extra_headers[i]; i++) {
+        own_auth |= strncasecmp(extra_headers[i], "Authorization:", 14) == 0;
         hdrs = curl_slist_append(hdrs, extra_headers[i]);
+    }
+    char *auth = NULL;
+    if (!own_auth && s->token[0]) {
+        size_t n = strlen(s->token) + 32;
+        auth = malloc(n);
+        snprintf(auth, n, "Authorization: Bearer %s", s->token);
+        hdrs = curl_slist_append(hdrs, auth);
+    }
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
@@ -192,6 +265,7 @@ bool test_http(const struct test_server *s, const char *method, const char *path
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
     free(url);
+    free(auth);
     out->body = b.p ? b.p : strdup("");
     out->len = b.len;
     out->headers = h.p ? h.p : strdup("");

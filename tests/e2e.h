@@ -16,12 +16,19 @@ struct test_server {
     char *dir;     /* temporary directory holding the database (owned) */
     char *db;      /* database path (owned) */
     char *log;     /* server stderr file (owned) */
+    char client_id[64];
+    char client_secret[64];
+    char token[4096]; /* from the token endpoint; sent by test_http unless overridden */
 };
 
+#define TEST_TENANT "00000000-0000-0000-0000-000000000000"
+
 /*
- * Creates a temporary directory with an empty database (or uses `db` when non-NULL), starts
- * `incidentd serve --db … --listen 127.0.0.1:0` plus extra_args (NULL-terminated, may be NULL)
- * and waits for its "listening on" line. Returns false (with a message on stderr) on failure.
+ * Creates a temporary directory with an empty database (or uses `db` when non-NULL), registers
+ * an application with every role (`incidentd app create`), starts `incidentd serve --db …
+ * --listen 127.0.0.1:0` plus extra_args (NULL-terminated, may be NULL), waits for its
+ * "listening on" line, and gets a token for the application from the token endpoint, as a
+ * real client would. Returns false (with a message on stderr) on failure.
  */
 bool test_server_start(struct test_server *s, const char *db, const char *const *extra_args);
 
@@ -39,7 +46,9 @@ struct test_resp {
 /*
  * Sends one request. path is appended to s->base verbatim (include the query). content_type and
  * body may be NULL. extra_headers is a NULL-terminated list of "Name: value" lines or NULL.
- * Returns false on a transport error.
+ * The server's token goes along as `Authorization: Bearer …` unless extra_headers has an
+ * Authorization line (an empty "Authorization:" line sends none). Returns false on a transport
+ * error.
  */
 bool test_http(const struct test_server *s, const char *method, const char *path,
                const char *content_type, const char *body, const char *const *extra_headers,
@@ -53,6 +62,16 @@ void test_resp_free(struct test_resp *r);
 /* Runs `incidentd <args…>` (NULL-terminated) and returns its exit status; captures stdout and
  * stderr into malloc'd strings when the pointers are non-NULL. */
 int test_run_cli(const char *const *args, char **out, char **err);
+
+/* Gets a token from the token endpoint for a client (v2, client_secret_post) into out;
+ * false on failure. */
+bool test_fetch_token(const struct test_server *s, const char *tenant, const char *client_id,
+                      const char *secret, char *out, size_t cap);
+
+/* Runs `incidentd app create` on a database with the given roles (NULL-terminated) and fills
+ * client id and secret; false on failure. */
+bool test_create_app(const char *db, const char *tenant, const char *name, const char *const *roles,
+                     char *client_id, char *secret, size_t cap);
 
 /* Writes text to path; false on failure. */
 bool test_write_file(const char *path, const char *text);

@@ -23,7 +23,8 @@ static const char *const crafted =
     "\"assignedTo\":null,\"classification\":\"Unknown\",\"determination\":\"NotAvailable\","
     "\"status\":\"Redirected\",\"severity\":\"UnSpecified\",\"tags\":[],\"comments\":[],"
     "\"alerts\":[]},"
-    "{\"incidentId\":900002,\"redirectIncidentId\":null,\"incidentName\":\"zero\\u200bwidth \\u00e9\","
+    "{\"incidentId\":900002,\"redirectIncidentId\":null,\"incidentName\":\"zero\\u200bwidth "
+    "\\u00e9\","
     "\"createdTime\":\"2020-01-01T00:00:00Z\",\"lastUpdateTime\":\"2020-01-03T00:00:00.1234567Z\","
     "\"assignedTo\":\"Analyst@Contoso.com\",\"classification\":\"Unknown\","
     "\"determination\":\"NotAvailable\",\"status\":\"InProgress\",\"severity\":\"Low\","
@@ -121,9 +122,9 @@ START_TEST(test_api_list_representation)
     ck_assert_msg(next && strncmp(next, rd.base, strlen(rd.base)) == 0, "nextLink %s", next);
     /* Keys in contract order, all present. */
     static const char *const keys[] = {
-        "incidentId", "incidentUri", "redirectIncidentId", "incidentName", "createdTime",
-        "lastUpdateTime", "assignedTo", "classification", "determination", "status",
-        "severity", "tags", "comments", "alerts"};
+        "incidentId",     "incidentUri", "redirectIncidentId", "incidentName",  "createdTime",
+        "lastUpdateTime", "assignedTo",  "classification",     "determination", "status",
+        "severity",       "tags",        "comments",           "alerts"};
     json_t *first = json_array_get(value, 0);
     const char *k;
     json_t *v;
@@ -136,8 +137,8 @@ START_TEST(test_api_list_representation)
     ck_assert_int_eq(i, ARRAY_SIZE(keys));
     /* Alert keys start with the documented ones in order. */
     json_t *alert = json_array_get(json_object_get(first, "alerts"), 0);
-    static const char *const akeys[] = {"alertId", "providerAlertId", "incidentId",
-                                        "serviceSource", "creationTime", "lastUpdatedTime"};
+    static const char *const akeys[] = {"alertId",       "providerAlertId", "incidentId",
+                                        "serviceSource", "creationTime",    "lastUpdatedTime"};
     i = 0;
     json_object_foreach(alert, k, v)
     {
@@ -269,13 +270,19 @@ END_TEST
 START_TEST(test_api_query_options_validated)
 {
     static const char *const bad[] = {
-        "/api/incidents?$top=101",       "/api/incidents?$top=-1",
-        "/api/incidents?$top=abc",       "/api/incidents?$top=1.5",
-        "/api/incidents?$top=",          "/api/incidents?$skip=-1",
-        "/api/incidents?$skip=x",        "/api/incidents?$select=status",
-        "/api/incidents?$count=true",    "/api/incidents?$top=1&$top=2",
+        "/api/incidents?$top=101",
+        "/api/incidents?$top=-1",
+        "/api/incidents?$top=abc",
+        "/api/incidents?$top=1.5",
+        "/api/incidents?$top=",
+        "/api/incidents?$skip=-1",
+        "/api/incidents?$skip=x",
+        "/api/incidents?$select=status",
+        "/api/incidents?$count=true",
+        "/api/incidents?$top=1&$top=2",
         "/api/incidents?$orderby=severity",
-        "/api/incidents?$filter=",       "/api/incidents?$filter=foo+eq+1",
+        "/api/incidents?$filter=",
+        "/api/incidents?$filter=foo+eq+1",
         "/api/incidents?$filter=createdTime+gt+'2020-01-01T00:00:00Z'",
         "/api/incidents?$filter=createdTime+gt+2020-01-01T00:00:00",
         "/api/incidents?%24filter=startswith(assignedTo,'a')",
@@ -285,8 +292,8 @@ START_TEST(test_api_query_options_validated)
         req_error(&rd, "GET", bad[i], NULL, NULL, 400, "ODataError");
     /* The message names the token and its position. */
     struct test_resp r;
-    ck_assert(test_http(&rd, "GET", "/api/incidents?$filter=status+eq+'Active'+and+foo+eq+1",
-                        NULL, NULL, NULL, &r));
+    ck_assert(test_http(&rd, "GET", "/api/incidents?$filter=status+eq+'Active'+and+foo+eq+1", NULL,
+                        NULL, NULL, &r));
     ck_assert_int_eq(r.status, 400);
     ck_assert_msg(strstr(r.body, "'foo'") && strstr(r.body, "23"), "%s", r.body);
     test_resp_free(&r);
@@ -340,8 +347,8 @@ START_TEST(test_api_filters)
     json_t *ne = get_json(
         &rd, "/api/incidents?$filter=incidentId+ge+900001+and+assignedTo+ne+'nobody'", 200);
     ck_assert_int_eq(json_array_size(json_object_get(ne, "value")), 2);
-    json_t *nul = get_json(
-        &rd, "/api/incidents?$filter=incidentId+ge+900001+and+assignedTo+eq+null", 200);
+    json_t *nul =
+        get_json(&rd, "/api/incidents?$filter=incidentId+ge+900001+and+assignedTo+eq+null", 200);
     ck_assert_int_eq(json_array_size(json_object_get(nul, "value")), 1);
     json_t *notf = get_json(
         &rd, "/api/incidents?$filter=incidentId+ge+900001+and+not+(assignedTo+eq+'x')", 200);
@@ -351,8 +358,7 @@ START_TEST(test_api_filters)
     json_decref(nul);
     json_decref(notf);
     /* Exact 100 ns comparisons on a stored value. */
-    j = get_json(&rd,
-                 "/api/incidents?$filter=lastUpdateTime+eq+2020-01-03T00:00:00.1234567Z", 200);
+    j = get_json(&rd, "/api/incidents?$filter=lastUpdateTime+eq+2020-01-03T00:00:00.1234567Z", 200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 1);
     json_decref(j);
     j = get_json(&rd,
@@ -391,8 +397,8 @@ START_TEST(test_api_get_one)
     ck_assert_int_eq(json_array_size(json_object_get(j, "alerts")), 0);
     json_decref(j);
     req_error(&rd, "GET", "/api/incidents/123456789", NULL, NULL, 404, "ResourceNotFound");
-    static const char *const bad[] = {"abc", "0", "-1", "1.0", "99999999999999999999", "%31x",
-                                      "+1"};
+    static const char *const bad[] = {"abc",  "0", "-1", "1.0", "99999999999999999999",
+                                      "%31x", "+1"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         char path[64];
         snprintf(path, sizeof(path), "/api/incidents/%s", bad[i]);
@@ -537,10 +543,11 @@ static json_t *patch_ok(const char *body)
 
 START_TEST(test_api_patch_full_entity_and_aliases)
 {
-    json_t *j = patch_ok("{\"status\":\"inprogress\",\"assignedTo\":\"secop2@contoso.com\","
-                         "\"classification\":\"truePositive\",\"determination\":\"CompromisedUser\","
-                         "\"tags\":[\"Yossi's playground\",\"Don't mess\",\"Yossi's playground\"],"
-                         "\"comment\":\"pen testing\"}");
+    json_t *j =
+        patch_ok("{\"status\":\"inprogress\",\"assignedTo\":\"secop2@contoso.com\","
+                 "\"classification\":\"truePositive\",\"determination\":\"CompromisedUser\","
+                 "\"tags\":[\"Yossi's playground\",\"Don't mess\",\"Yossi's playground\"],"
+                 "\"comment\":\"pen testing\"}");
     char want[128];
     snprintf(want, sizeof(want), "%s/api/$metadata#Incidents/$entity", wr.base);
     ck_assert_str_eq(json_string_value(json_object_get(j, "@odata.context")), want);
@@ -551,7 +558,8 @@ START_TEST(test_api_patch_full_entity_and_aliases)
     ck_assert_int_eq(json_array_size(json_object_get(j, "alerts")), 2);
     json_t *c = json_array_get(json_object_get(j, "comments"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(c, "comment")), "pen testing");
-    ck_assert_str_eq(json_string_value(json_object_get(c, "createdBy")), "API");
+    /* The author is the caller: the application's registered display name. */
+    ck_assert_str_eq(json_string_value(json_object_get(c, "createdBy")), "e2e tests");
     /* Assigning the incident assigned its alerts. */
     json_t *a = json_array_get(json_object_get(j, "alerts"), 0);
     ck_assert_str_eq(json_string_value(json_object_get(a, "assignedTo")), "secop2@contoso.com");
@@ -633,8 +641,8 @@ START_TEST(test_api_patch_errors_change_nothing)
               "InvalidRequestBody");
     req_error(&wr, "PATCH", p, "application/json", "{\"tags\":\"3448\"}", 400,
               "InvalidRequestBody");
-    req_error(&wr, "PATCH", p, "application/json", "{\"comment\":\"x\",\"status\":\"Closed\"}",
-              400, "InvalidRequestBody");
+    req_error(&wr, "PATCH", p, "application/json", "{\"comment\":\"x\",\"status\":\"Closed\"}", 400,
+              "InvalidRequestBody");
     req_error(&wr, "PATCH", p, "application/json", "{\"status\":\"Redirected\"}", 400,
               "InvalidInput");
     req_error(&wr, "PATCH", p, "application/json",

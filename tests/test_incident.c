@@ -56,7 +56,8 @@ START_TEST(test_incident_import_canonical)
     ck_assert(json_is_array(json_object_get(a0, "mitreTechniques")));
     /* Device objects are kept verbatim, timestamps inside them too. */
     char *dev = json_dumps(json_object_get(a1, "devices"), JSON_COMPACT);
-    ck_assert_str_eq(dev, "[{\"z\":1,\"a\":null,\"firstSeen\":\"2020-02-06T14:16:01.9330135000Z\"}]");
+    ck_assert_str_eq(dev,
+                     "[{\"z\":1,\"a\":null,\"firstSeen\":\"2020-02-06T14:16:01.9330135000Z\"}]");
     free(dev);
 
     struct buf b;
@@ -114,11 +115,15 @@ START_TEST(test_incident_import_rejects)
     import_fails(buf, "status");
     snprintf(buf, sizeof(buf), "{\"incidentId\":1,%s,\"determination\":\"Apt\"}", t);
     import_fails(buf, "determination"); /* deprecated values only with INCIDENT_IMPORT */
-    snprintf(buf, sizeof(buf), "{\"incidentId\":1,%s,\"alerts\":[{\"alertId\":\"a\","
-             "\"creationTime\":\"yesterday\"}]}", t);
+    snprintf(buf, sizeof(buf),
+             "{\"incidentId\":1,%s,\"alerts\":[{\"alertId\":\"a\","
+             "\"creationTime\":\"yesterday\"}]}",
+             t);
     import_fails(buf, "alerts[0].creationTime");
-    snprintf(buf, sizeof(buf), "{\"incidentId\":1,%s,\"alerts\":[{\"alertId\":\"a\"},"
-             "{\"alertId\":\"a\"}]}", t);
+    snprintf(buf, sizeof(buf),
+             "{\"incidentId\":1,%s,\"alerts\":[{\"alertId\":\"a\"},"
+             "{\"alertId\":\"a\"}]}",
+             t);
     import_fails(buf, "duplicate alertId");
     snprintf(buf, sizeof(buf), "{\"incidentId\":1,%s,\"tags\":\"x\"}", t);
     import_fails(buf, "tags");
@@ -139,8 +144,7 @@ static struct incident base_incident(void)
     return inc;
 }
 
-static enum err patch(struct incident *inc, const char *body, bool *changed,
-                      struct err_info *ei)
+static enum err patch(struct incident *inc, const char *body, bool *changed, struct err_info *ei)
 {
     json_t *j = load(body);
     struct incident_patch p;
@@ -174,8 +178,7 @@ START_TEST(test_incident_patch_rules)
     /* Pair outside the row: rejected, nothing changes. */
     ck_assert_int_eq(patch(&inc, "{\"determination\":\"Malware\"}", &changed, &ei), ERR_BODY);
     ck_assert_int_eq(inc.determination, DETERMINATION_NOT_MALICIOUS);
-    ck_assert_int_eq(patch(&inc, "{\"classification\":\"TruePositive\"}", &changed, &ei),
-                     ERR_BODY);
+    ck_assert_int_eq(patch(&inc, "{\"classification\":\"TruePositive\"}", &changed, &ei), ERR_BODY);
     ck_assert_int_eq(inc.classification, CLASSIFICATION_FALSE_POSITIVE);
     /* Unknown resets the determination. */
     ck_assert_int_eq(patch(&inc, "{\"classification\":\"Unknown\"}", &changed, &ei), ERR_OK);

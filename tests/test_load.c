@@ -167,6 +167,8 @@ static json_t *get_big_json(const struct test_server *s, const char *path, bool 
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     if (gzip)
         curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+    curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, s->token);
     CURLcode rc = curl_easy_perform(c);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -742,6 +744,7 @@ END_TEST
  * in flight (the body is larger than the socket buffers) while the server is told to stop. */
 struct slow_get {
     char url[128];
+    const char *token;
     struct body body;
     long status;
     CURLcode rc;
@@ -788,6 +791,8 @@ static void *slow_get_run(void *arg)
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
     curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 16384L);
     curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, slow_sockopt);
+    curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+    curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, g->token);
     g->rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &g->status);
     curl_easy_cleanup(c);
@@ -832,6 +837,7 @@ START_TEST(test_load_sigterm_finishes_inflight_response)
     pthread_cond_init(&g.cv, NULL);
     atomic_init(&g.done, false);
     snprintf(g.url, sizeof(g.url), "%s/api/incidents", s.base);
+    g.token = s.token;
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, slow_get_run, &g), 0);
     pthread_mutex_lock(&g.mu);

@@ -96,8 +96,9 @@ static size_t list(const char *tenant, const char *filter, int64_t top, int64_t 
     };
     ck_assert_msg(odata_query_parse(&q, params, filter ? 3 : 2, &ei) == ERR_OK, "%s", ei.msg);
     c->n = 0;
-    ck_assert_msg(store_incident_list(st, STORE_TENANT(tenant), &q, collect_row, c, more, &ei) == ERR_OK, "%s",
-                  ei.msg);
+    ck_assert_msg(store_incident_list(st, STORE_TENANT(tenant), &q, collect_row, c, more, &ei) ==
+                      ERR_OK,
+                  "%s", ei.msg);
     odata_query_release(&q);
     return c->n;
 }
@@ -123,8 +124,8 @@ START_TEST(test_store_default_order_and_paging)
     ck_assert_int_eq(list("t", NULL, 2, 2, &c, &more), 2);
     ck_assert(!more);
     ck_assert_int_eq(c.ids[0], 3);
-    ck_assert_int_eq(list("t", "status eq 'active' and lastUpdateTime gt 2021-01-01T00:00:00Z",
-                          100, 0, &c, &more),
+    ck_assert_int_eq(list("t", "status eq 'active' and lastUpdateTime gt 2021-01-01T00:00:00Z", 100,
+                          0, &c, &more),
                      2);
     ck_assert_int_eq(list("t", NULL, 0, 0, &c, &more), 0);
     ck_assert(!more);
@@ -163,8 +164,7 @@ START_TEST(test_store_update_rules)
     ck_assert_int_eq(apply(1, "{}", &out, &ei), ERR_OK);
     ck_assert(strstr(out.data, "\"lastUpdateTime\":\"2021-01-01T00:00:00Z\""));
     ck_assert_int_eq(apply(2, "{}", &out, &ei), ERR_NOT_FOUND);
-    ck_assert_int_eq(apply(1, "{\"status\":\"Resolved\",\"comment\":\"done\"}", &out, &ei),
-                     ERR_OK);
+    ck_assert_int_eq(apply(1, "{\"status\":\"Resolved\",\"comment\":\"done\"}", &out, &ei), ERR_OK);
     ck_assert(!strstr(out.data, "\"lastUpdateTime\":\"2021-01-01T00:00:00Z\""));
     ck_assert(strstr(out.data, "\"status\":\"Resolved\""));
     ck_assert(strstr(out.data, "\"createdBy\":\"unit\""));
@@ -225,7 +225,8 @@ START_TEST(test_store_import_moves_alerts)
     buf_reset(&doc);
     ck_assert_int_eq(store_incident_get(st, STORE_TENANT("t"), 2, ignore_row, &doc, &ei), ERR_OK);
     ck_assert(strstr(doc.data, "\"x0\""));
-    ck_assert_int_eq(store_incident_get(st, STORE_TENANT("other"), 2, ignore_row, &doc, &ei), ERR_NOT_FOUND);
+    ck_assert_int_eq(store_incident_get(st, STORE_TENANT("other"), 2, ignore_row, &doc, &ei),
+                     ERR_NOT_FOUND);
     buf_release(&doc);
 }
 END_TEST

@@ -40,7 +40,7 @@ END_TEST
 
 START_TEST(test_ts_parse_rejects)
 {
-    ck_assert_int_eq(parse_err("2020-09-06T14:46:57", 0), 19);         /* no zone */
+    ck_assert_int_eq(parse_err("2020-09-06T14:46:57", 0), 19);           /* no zone */
     ck_assert_int_eq(parse_err("2020-09-06T14:46:57.12345678Z", 0), 27); /* 8 digits */
     parse_err("2020-09-06", 0);
     parse_err("2020-13-06T00:00:00Z", 0);

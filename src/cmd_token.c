@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `incidentd token` (mint a token for scripts and tests without the HTTP round trip) and
+ * `incidentd keys rotate|list` (issue 3).
+ */
+#include "common.h"
+#include "auth.h"
+#include "cli.h"
+#include "store.h"
+#include "ts.h"
+#include <getopt.h>
+#include <openssl/crypto.h>
+
+static const char token_usage[] =
+    "usage: incidentd token --db PATH --client-id ID [--resource URI]\n"
+    "       incidentd token --db PATH [--tenant TID] --user UPN --scope \"SCOPE...\" "
+    "[--resource URI]\n"
+    "\n"
+    "Prints a bare access token, valid for one hour: an application token with the\n"
+    "application's roles, or a delegated token for a registered user with the given scopes\n"
+    "(Incident.Read, Incident.ReadWrite, Alert.ReadWrite). The resource (audience) defaults to\n"
+    "https://api.security.microsoft.com.\n";
+
+static const char keys_usage[] =
+    "usage: incidentd keys rotate --db PATH [--tenant TID]\n"
+    "       incidentd keys list --db PATH [--tenant TID]\n"
+    "\n"
+    "rotate makes a new signing key for the tenant; tokens signed with the previous key stay\n"
+    "valid until they expire. list prints the keys' ids, state and creation time (never the\n"
+    "private keys).\n";
+
+struct token_opts {
+    const char *db, *tenant, *config, *client_id, *user, *scope, *resource;
+};
+
+static int parse(int argc, char **argv, const char *usage, struct token_opts *o)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"tenant", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"client-id", required_argument, NULL, 'i'},
+        {"user", required_argument, NULL, 'u'},
+        {"scope", required_argument, NULL, 's'},
+        {"resource", required_argument, NULL, 'r'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof(*o));
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            o->db = optarg;
+            break;
+        case 't':
+            o->tenant = optarg;
+            break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'i':
+            o->client_id = optarg;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case 's':
+            o->scope = optarg;
+            break;
+        case 'r':
+            o->resource = optarg;
+            break;
+        case 'h':
+            fputs(usage, stdout);
+            return -1;
+        default:
+            cli_error(argv[0], "invalid option '%s' (unknown, or missing its value)",
+                      argv[optind - 1]);
+            fputs(usage, stderr);
+            return EX_USAGE_;
+        }
+    }
+    if (optind < argc) {
+        cli_error(argv[0], "unexpected argument '%s'", argv[optind]);
+        return EX_USAGE_;
+    }
+    if (!o->db && !o->config && !getenv("INCIDENTD_DB")) {
+        cli_error(argv[0], "--db PATH is required");
+        return EX_USAGE_;
+    }
+    return 0;
+}
+
+/* Opens config, store and auth for a command; returns 0 or a sysexits code. */
+static int open_auth(const struct token_opts *o, struct config *cfg, struct store **st,
+                     struct auth **a)
+{
+    int rc = cli_load_config(cfg, o->config);
+    if (rc)
+        return rc;
+    struct err_info ei;
+    err_clear(&ei);
+    if ((o->db && config_set(cfg, "db", o->db, "--db", &ei)) ||
+        (o->tenant && config_set(cfg, "tenant", o->tenant, "--tenant", &ei))) {
+        cli_error("config", "%s", ei.msg);
+        return EX_USAGE_;
+    }
+    struct store_options so;
+    store_options_init(&so, cfg->db);
+    so.readers = 1;
+    if (store_open(&so, st, &ei) || auth_new(cfg, *st, a, &ei)) {
+        cli_error(cfg->db, "%s", ei.msg);
+        return cli_exit_code(ei.code);
+    }
+    return 0;
+}
+
+int cmd_token(int argc, char **argv)
+{
+    struct token_opts o;
+    int rc = parse(argc, argv, token_usage, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!o.client_id == !o.user) {
+        cli_error("token", "give either --client-id ID or --user UPN with --scope");
+        return EX_USAGE_;
+    }
+    if (o.user && (!o.scope || !*o.scope)) {
+        cli_error("token", "--scope is required with --user (e.g. \"Incident.Read\")");
+        return EX_USAGE_;
+    }
+    struct config cfg;
+    struct store *st = NULL;
+    struct auth *a = NULL;
+    rc = open_auth(&o, &cfg, &st, &a);
+    if (!rc) {
+        const char *resource = o.resource ? o.resource : "https://api.security.microsoft.com";
+        struct err_info ei;
+        err_clear(&ei);
+        char *token = NULL;
+        int64_t now = ts_now() / TS_TICKS_PER_SEC;
+        enum err e = o.client_id ? auth_app_token(a, o.client_id, resource, now, &token, &ei)
+                                 : auth_user_token(a, cfg.tenant, o.user, o.scope, resource, now,
+                                                   &token, &ei);
+        if (e) {
+            cli_error("token", "%s", ei.msg);
+            rc = e == ERR_NOT_FOUND ? EX_DATAERR_ : cli_exit_code(e);
+        } else {
+            printf("%s\n", token);
+            OPENSSL_cleanse(token, strlen(token));
+            free(token);
+        }
+    }
+    auth_free(a);
+    store_free(st);
+    config_release(&cfg);
+    return rc;
+}
+
+static enum err print_key(void *ctx, const struct store_key *k)
+{
+    UNUSED(ctx);
+    char created[TS_FORMAT_MAX], retired[TS_FORMAT_MAX] = "";
+    ts_format(k->created_time, created);
+    if (k->retired_time)
+        ts_format(k->retired_time, retired);
+    printf("%s\t%s\t%s\tcreated %s%s%s\n", k->tenant, k->kid,
+           k->retired_time ? "retired" : "active", created, k->retired_time ? "\tretired " : "",
+           retired);
+    return ERR_OK;
+}
+
+int cmd_keys(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(keys_usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EX_USAGE_ : 0;
+    }
+    const char *action = argv[1];
+    if (strcmp(action, "rotate") && strcmp(action, "list")) {
+        cli_error("keys", "unknown action '%s' (rotate, list)", action);
+        return EX_USAGE_;
+    }
+    struct token_opts o;
+    int rc = parse(argc - 1, argv + 1, keys_usage, &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    struct config cfg;
+    struct store *st = NULL;
+    struct auth *a = NULL;
+    rc = open_auth(&o, &cfg, &st, &a);
+    struct err_info ei;
+    err_clear(&ei);
+    if (!rc && !strcmp(action, "rotate")) {
+        char kid[48];
+        if (store_tenant_ensure(st, cfg.tenant, &ei) ||
+            auth_rotate(a, cfg.tenant, ts_now() / TS_TICKS_PER_SEC, kid, &ei)) {
+            cli_error("keys rotate", "%s", ei.msg);
+            rc = cli_exit_code(ei.code);
+        } else {
+            printf("%s\n", kid);
+        }
+    } else if (!rc && store_key_list(st, o.tenant ? cfg.tenant : NULL, print_key, NULL, &ei)) {
+        cli_error("keys list", "%s", ei.msg);
+        rc = cli_exit_code(ei.code);
+    }
+    auth_free(a);
+    store_free(st);
+    config_release(&cfg);
+    return rc;
+}
