@@ -9,6 +9,7 @@ request = function()
   n = n + 1
   local id = ids[math.random(#ids)]
   return wrk.format("PATCH", "/api/incidents/" .. id,
-    { ["Content-Type"] = "application/json" },
+    { ["Content-Type"] = "application/json",
+      ["Authorization"] = "Bearer " .. os.getenv("BENCH_TOKEN") },
     '{"comment":"bench ' .. n .. '","tags":["bench"]}')
 end

@@ -20,7 +20,11 @@ if [ ! -s "$db" ]; then
 fi
 # A copy, so PATCH runs never change the data other runs measure.
 cp "$db" "$work/run.db"
-rm -f "$work/run.db-wal" "$work/run.db-shm"
+rm -f "$work/run.db-wal" "$work/run.db-shm" "$work/run.db.key"
+client_id=$("$bin" app create --db "$work/run.db" --name bench --role Incident.ReadWrite.All |
+    sed 's/.*"client_id":"\([^"]*\)".*/\1/')
+token=$("$bin" token --db "$work/run.db" --client-id "$client_id")
+export BENCH_TOKEN="$token"
 
 INCIDENTD_ACCESS_LOG=false "$bin" serve --db "$work/run.db" --listen "127.0.0.1:$port" \
     >"$work/serve.out" 2>"$work/serve.log" &
@@ -30,11 +34,16 @@ for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break
 
 base="http://127.0.0.1:$port"
 filter="status+eq+%27Active%27+and+lastUpdateTime+gt+2026-09-01T00:00:00Z"
-curl -sf -o "$work/www/list.json" "$base/api/incidents"
-curl -sf -o "$work/www/filtered.json" "$base/api/incidents?\$filter=$filter"
-curl -sf -o "$work/www/one.json" "$base/api/incidents/50000"
-curl -sf "$base/api/incidents?\$filter=status+eq+%27Active%27&\$top=100" |
-    grep -o '"incidentId":[0-9]*,"incidentUri"' | grep -o '[0-9]*' > "$work/ids.txt"
+auth="Authorization: Bearer $token"
+curl -sf -H "$auth" -o "$work/www/list.json" "$base/api/incidents"
+curl -sf -H "$auth" -o "$work/www/filtered.json" "$base/api/incidents?\$filter=$filter"
+curl -sf -H "$auth" -o "$work/www/one.json" "$base/api/incidents/50000"
+# PATCH targets: 1,000 active incidents (ten pages), so comments spread as in real use.
+: > "$work/ids.txt"
+for skip in 0 100 200 300 400 500 600 700 800 900; do
+    curl -sf -H "$auth" "$base/api/incidents?\$filter=status+eq+%27Active%27&\$skip=$skip" |
+        grep -o '"incidentId":[0-9]*,"incidentUri"' | grep -o '[0-9]*' >> "$work/ids.txt"
+done
 
 cat > "$work/nginx/nginx.conf" <<NGX
 worker_processes 2;
@@ -53,10 +62,11 @@ NGX
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx"
 
 run() { # name url [script]
+    # Every incidentd request carries the bearer token (nginx ignores it).
     if [ -n "${3:-}" ]; then
-        out=$(BENCH_IDS="$work/ids.txt" wrk -t2 -c64 -d"${dur}s" --latency -s "$3" "$2")
+        out=$(BENCH_IDS="$work/ids.txt" wrk -t2 -c64 -d"${dur}s" --latency -H "$auth" -s "$3" "$2")
     else
-        out=$(wrk -t2 -c64 -d"${dur}s" --latency "$2")
+        out=$(wrk -t2 -c64 -d"${dur}s" --latency -H "$auth" "$2")
     fi
     rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
     p50=$(echo "$out" | awk '$1=="50%" {print $2}')

@@ -26,6 +26,17 @@
 
 #define MAX_AUDIENCES         16
 #define RELOAD_MIN_INTERVAL_S 1
+/* Validated tokens are remembered briefly: a connector sends the same token for an hour, and
+ * an RS256 verification plus the tenant/application lookups cost more than the request. What
+ * the database says (app name, user groups, tenant) is re-read at least every CACHE_TTL_S. */
+#define CACHE_SLOTS 1024
+#define CACHE_TTL_S 60
+
+struct cache_entry {
+    unsigned char key[32]; /* SHA-256 of the token */
+    int64_t until_s;       /* 0: empty */
+    struct auth_caller caller;
+};
 
 struct external_key {
     char *issuer;
@@ -47,6 +58,8 @@ struct auth {
     pthread_mutex_t reload_lock;
     int64_t last_reload_s;
     pthread_mutex_t mint_lock; /* one key generation per tenant at a time */
+    pthread_mutex_t cache_lock;
+    struct cache_entry *cache; /* CACHE_SLOTS entries */
 };
 
 void auth_caller_release(struct auth_caller *c)
@@ -59,6 +72,18 @@ void auth_caller_release(struct auth_caller *c)
         free(c->groups[i]);
     free(c->groups);
     memset(c, 0, sizeof(*c));
+}
+
+static void caller_copy(struct auth_caller *dst, const struct auth_caller *src)
+{
+    *dst = *src;
+    dst->tenant = src->tenant ? xstrdup(src->tenant) : NULL;
+    dst->name = src->name ? xstrdup(src->name) : NULL;
+    dst->client_id = src->client_id ? xstrdup(src->client_id) : NULL;
+    dst->upn = src->upn ? xstrdup(src->upn) : NULL;
+    dst->groups = src->ngroups ? xcalloc(src->ngroups, sizeof(char *)) : NULL;
+    for (size_t i = 0; i < src->ngroups; i++)
+        dst->groups[i] = xstrdup(src->groups[i]);
 }
 
 void auth_issuer(const struct auth *a, const char *tenant, char *out, size_t cap)
@@ -319,6 +344,10 @@ void auth_free(struct auth *a)
         free(a->audiences[i]);
     free(a->issuer_base);
     OPENSSL_cleanse(a->passphrase, sizeof(a->passphrase));
+    for (size_t i = 0; a->cache && i < CACHE_SLOTS; i++)
+        auth_caller_release(&a->cache[i].caller);
+    free(a->cache);
+    pthread_mutex_destroy(&a->cache_lock);
     pthread_rwlock_destroy(&a->lock);
     pthread_mutex_destroy(&a->reload_lock);
     pthread_mutex_destroy(&a->mint_lock);
@@ -333,6 +362,8 @@ enum err auth_new(const struct config *cfg, struct store *st, struct auth **out,
     pthread_rwlock_init(&a->lock, NULL);
     pthread_mutex_init(&a->reload_lock, NULL);
     pthread_mutex_init(&a->mint_lock, NULL);
+    pthread_mutex_init(&a->cache_lock, NULL);
+    a->cache = xcalloc(CACHE_SLOTS, sizeof(*a->cache));
     a->issuer_base = xstrdup(cfg->token_issuer);
     size_t bl = strlen(a->issuer_base);
     while (bl && a->issuer_base[bl - 1] == '/')
@@ -639,8 +670,9 @@ static enum err verify(struct auth *a, const char *token, size_t len, int64_t no
     return e;
 }
 
-enum err auth_authenticate(struct auth *a, const char *authorization, int64_t now_s,
-                           struct auth_caller *out, bool *had_token, struct err_info *ei)
+static enum err authenticate(struct auth *a, const char *authorization, int64_t now_s,
+                             struct auth_caller *out, bool *had_token, int64_t *exp_s,
+                             struct err_info *ei)
 {
     memset(out, 0, sizeof(*out));
     *had_token = false;
@@ -685,6 +717,7 @@ enum err auth_authenticate(struct auth *a, const char *authorization, int64_t no
         jwt_principal_release(&jp);
         return err_set(ei, ERR_UNAUTHORIZED, -1, "invalid token: %s", vei.msg);
     }
+    *exp_s = jp.exp_s;
     bool known = false;
     if (store_tenant_exists(a->store, jp.tid, &known, ei) || !known) {
         jwt_principal_release(&jp);
@@ -749,4 +782,62 @@ enum err auth_authenticate(struct auth *a, const char *authorization, int64_t no
     }
     jwt_principal_release(&jp);
     return ERR_OK;
+}
+
+/* Finds the token's bearer value in an Authorization header; NULL when there is none. */
+static const char *bearer_value(const char *h, size_t *len)
+{
+    if (!h)
+        return NULL;
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "Bearer ", 7) != 0)
+        return NULL;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t n = strlen(h);
+    while (n && h[n - 1] == ' ')
+        n--;
+    *len = n;
+    return n ? h : NULL;
+}
+
+enum err auth_authenticate(struct auth *a, const char *authorization, int64_t now_s,
+                           struct auth_caller *out, bool *had_token, struct err_info *ei)
+{
+    size_t len = 0;
+    const char *token = bearer_value(authorization, &len);
+    unsigned char key[32];
+    struct cache_entry *slot = NULL;
+    if (token && len <= 16384) {
+        unsigned int n = 0;
+        if (EVP_Digest(token, len, key, &n, EVP_sha256(), NULL) == 1) {
+            slot = &a->cache[(key[0] | (unsigned)key[1] << 8) % CACHE_SLOTS];
+            pthread_mutex_lock(&a->cache_lock);
+            bool hit = slot->until_s > now_s && memcmp(slot->key, key, sizeof(key)) == 0;
+            if (hit)
+                caller_copy(out, &slot->caller);
+            pthread_mutex_unlock(&a->cache_lock);
+            if (hit) {
+                *had_token = true;
+                return ERR_OK;
+            }
+        }
+    }
+    int64_t exp_s = 0;
+    enum err e = authenticate(a, authorization, now_s, out, had_token, &exp_s, ei);
+    if (!e && slot) {
+        /* Valid until exp plus the skew jwt_verify allows, and never longer than the TTL. */
+        int64_t until = exp_s + JWT_DEFAULT_SKEW_S;
+        if (until > now_s + CACHE_TTL_S)
+            until = now_s + CACHE_TTL_S;
+        pthread_mutex_lock(&a->cache_lock);
+        auth_caller_release(&slot->caller);
+        memcpy(slot->key, key, sizeof(key));
+        slot->until_s = until;
+        caller_copy(&slot->caller, out);
+        pthread_mutex_unlock(&a->cache_lock);
+    }
+    return e;
 }

@@ -43,6 +43,7 @@ static size_t utf8_chars(const char *s, size_t len)
 void incident_init(struct incident *inc)
 {
     memset(inc, 0, sizeof(*inc));
+    buf_init(&inc->comments_text, BUF_UNLIMITED);
     inc->status = STATUS_ACTIVE;
     inc->classification = CLASSIFICATION_UNKNOWN;
     inc->determination = DETERMINATION_NOT_AVAILABLE;
@@ -56,6 +57,7 @@ void incident_release(struct incident *inc)
     json_decref(inc->tags);
     json_decref(inc->comments);
     json_decref(inc->alerts);
+    buf_release(&inc->comments_text);
     incident_init(inc);
 }
 
@@ -363,6 +365,15 @@ static enum err put_json(struct buf *b, json_t *v)
     return e;
 }
 
+enum err incident_comments_json(const struct incident *inc, struct buf *b)
+{
+    if (inc->comments)
+        return put_json(b, inc->comments);
+    if (inc->comments_text.len)
+        return buf_append(b, inc->comments_text.data, inc->comments_text.len);
+    return buf_puts(b, "[]");
+}
+
 enum err incident_doc_head(const struct incident *inc, struct buf *b)
 {
     enum err e = ERR_OK;
@@ -388,7 +399,7 @@ enum err incident_doc_head(const struct incident *inc, struct buf *b)
                      severity_name(inc->severity));
     e |= put_json(b, inc->tags);
     e |= buf_puts(b, ",\"comments\":");
-    e |= put_json(b, inc->comments);
+    e |= incident_comments_json(inc, b);
     e |= buf_puts(b, ",\"alerts\":");
     return e ? ERR_TOO_LARGE : ERR_OK;
 }
@@ -612,9 +623,27 @@ enum err incident_patch_apply(struct incident *inc, const struct incident_patch 
     if (p->fields & PATCH_COMMENT) {
         char ts[TS_FORMAT_MAX];
         ts_format(now, ts);
-        json_array_append_new(inc->comments,
-                              json_pack("{ssssss}", "comment", p->comment, "createdBy",
-                                        p->author ? p->author : "", "createdTime", ts));
+        if (inc->comments) {
+            json_array_append_new(inc->comments,
+                                  json_pack("{ssssss}", "comment", p->comment, "createdBy",
+                                            p->author ? p->author : "", "createdTime", ts));
+        } else {
+            /* Splice the new object before the closing bracket of the stored text. */
+            struct buf *t = &inc->comments_text;
+            while (t->len && t->data[t->len - 1] != ']')
+                t->len--;
+            if (t->len)
+                t->len--;
+            else
+                buf_putc(t, '[');
+            bool empty = t->len == 1;
+            const char *author = p->author ? p->author : "";
+            buf_puts(t, empty ? "{\"comment\":" : ",{\"comment\":");
+            buf_json_string(t, p->comment, strlen(p->comment));
+            buf_puts(t, ",\"createdBy\":");
+            buf_json_string(t, author, strlen(author));
+            buf_appendf(t, ",\"createdTime\":\"%s\"}]", ts);
+        }
         any = true;
     }
     if (any)

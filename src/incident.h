@@ -37,8 +37,12 @@ struct incident {
     enum status status;
     enum severity severity;
     json_t *tags;     /* array of strings */
-    json_t *comments; /* array of {comment, createdBy, createdTime} in canonical form */
-    json_t *alerts;   /* array of canonical alerts, or NULL when the stored alerts are reused */
+    json_t *comments; /* array of {comment, createdBy, createdTime} in canonical form, or NULL
+                       * when comments_text holds them */
+    struct buf comments_text; /* the same array as stored JSON text: appending a comment splices
+                               * text instead of parsing every earlier comment (see
+                               * incident_comments_json) */
+    json_t *alerts; /* array of canonical alerts, or NULL when the stored alerts are reused */
 };
 
 /* Zeroes an incident (defaults: Active, Unknown, NotAvailable, UnSpecified, empty arrays are
@@ -66,8 +70,11 @@ enum incident_flags {
  */
 enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, struct err_info *ei);
 
+/* Appends the comments array as JSON text (from comments or comments_text). */
+enum err incident_comments_json(const struct incident *inc, struct buf *out);
+
 /* Appends the document head: from `"redirectIncidentId":` through `"alerts":` (exclusive of the
- * alerts array). inc->tags and inc->comments must be set. */
+ * alerts array). inc->tags and the comments (either form) must be set. */
 enum err incident_doc_head(const struct incident *inc, struct buf *out);
 
 /* Appends `[alert,…]}`: the alerts array and the incident's closing brace. */

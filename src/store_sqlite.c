@@ -367,8 +367,12 @@ static enum err load_incident(sqlite3 *db, const char *tenant, int64_t id, struc
         inc->status = (enum status)sqlite3_column_int(s, 7);
         inc->severity = (enum severity)sqlite3_column_int(s, 8);
         inc->tags = json_loads((const char *)sqlite3_column_text(s, 9), 0, NULL);
-        inc->comments = json_loads((const char *)sqlite3_column_text(s, 10), 0, NULL);
-        if (!json_is_array(inc->tags) || !json_is_array(inc->comments)) {
+        /* Comments stay text: a PATCH appends one without parsing the others. */
+        const char *ct = (const char *)sqlite3_column_text(s, 10);
+        size_t cl = (size_t)sqlite3_column_bytes(s, 10);
+        if (ct && cl >= 2 && ct[0] == '[' && ct[cl - 1] == ']')
+            buf_append(&inc->comments_text, ct, cl);
+        if (!json_is_array(inc->tags) || inc->comments_text.len == 0) {
             incident_release(inc);
             e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
         } else {
@@ -404,7 +408,9 @@ static enum err save_incident(sqlite3 *db, const char *tenant, const struct inci
                    &s, ei))
         return ERR_STORAGE;
     char *tags = json_dumps(inc->tags, JSON_COMPACT);
-    char *comments = json_dumps(inc->comments, JSON_COMPACT);
+    struct buf comments;
+    buf_init(&comments, BUF_UNLIMITED);
+    incident_comments_json(inc, &comments);
     sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, inc->id);
     if (inc->redirect_id)
@@ -423,7 +429,7 @@ static enum err save_incident(sqlite3 *db, const char *tenant, const struct inci
     sqlite3_bind_int(s, 10, (int)inc->status);
     sqlite3_bind_int(s, 11, (int)inc->severity);
     sqlite3_bind_text(s, 12, tags, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 13, comments, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 13, comments.data, (int)comments.len, SQLITE_STATIC);
     sqlite3_bind_text(s, 14, doc->data, (int)doc->len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 15, (int64_t)alerts_off);
     enum err e = ERR_OK;
@@ -431,7 +437,7 @@ static enum err save_incident(sqlite3 *db, const char *tenant, const struct inci
         e = sq_fail(db, "writing an incident", ei);
     sqlite3_finalize(s);
     free(tags);
-    free(comments);
+    buf_release(&comments);
     return e;
 }
 
