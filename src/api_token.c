@@ -277,18 +277,21 @@ void api_jwks(struct app *app, const char *tenant, struct http_request *req,
 void api_openid_configuration(struct app *app, const char *tenant, struct http_request *req,
                               struct http_response *resp)
 {
-    char base[512], issuer[512], token_ep[1024], jwks[1024];
+    char base[512], issuer[512], token_ep[1024], jwks[1024], authorize[1024];
     api_base_url(app, req, base, sizeof(base));
     auth_issuer(app->auth, tenant, issuer, sizeof(issuer));
     snprintf(token_ep, sizeof(token_ep), "%s/%s/oauth2/v2.0/token", base, tenant);
+    /* MSAL refuses a discovery document without an authorization endpoint even for client
+     * credentials; incidentd has no interactive sign-in, so requests there get 404. */
+    snprintf(authorize, sizeof(authorize), "%s/%s/oauth2/v2.0/authorize", base, tenant);
     snprintf(jwks, sizeof(jwks), "%s/%s/discovery/v2.0/keys", base, tenant);
-    json_t *j =
-        json_pack("{sssssss[ss]s[s]s[s]s[s]s[s]s[s]ss}", "token_endpoint", token_ep, "jwks_uri",
-                  jwks, "issuer", issuer, "token_endpoint_auth_methods_supported",
-                  "client_secret_post", "client_secret_basic", "grant_types_supported",
-                  "client_credentials", "response_types_supported", "token",
-                  "subject_types_supported", "pairwise", "id_token_signing_alg_values_supported",
-                  "RS256", "scopes_supported", "openid", "tenant_region_scope", "WW");
+    json_t *j = json_pack("{sssssssss[ss]s[s]s[s]s[s]s[s]s[s]ss}", "token_endpoint", token_ep,
+                          "authorization_endpoint", authorize, "jwks_uri", jwks, "issuer", issuer,
+                          "token_endpoint_auth_methods_supported", "client_secret_post",
+                          "client_secret_basic", "grant_types_supported", "client_credentials",
+                          "response_types_supported", "token", "subject_types_supported",
+                          "pairwise", "id_token_signing_alg_values_supported", "RS256",
+                          "scopes_supported", "openid", "tenant_region_scope", "WW");
     char *s = json_dumps(j, JSON_COMPACT);
     buf_puts(&resp->body, s);
     free(s);

@@ -24,8 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_AUDIENCES         16
-#define RELOAD_MIN_INTERVAL_S 1
+#define MAX_AUDIENCES 16
 /* Validated tokens are remembered briefly: a connector sends the same token for an hour, and
  * an RS256 verification plus the tenant/application lookups cost more than the request. What
  * the database says (app name, user groups, tenant) is re-read at least every CACHE_TTL_S. */
@@ -53,11 +52,12 @@ struct auth {
     struct external_key *external;
     size_t nexternal;
 
-    pthread_rwlock_t lock; /* guards keyset */
+    pthread_rwlock_t lock; /* guards keyset and kids */
     struct jwt_keyset *keyset;
-    pthread_mutex_t reload_lock;
-    int64_t last_reload_s;
-    pthread_mutex_t mint_lock; /* one key generation per tenant at a time */
+    char **kids; /* key ids in keyset */
+    size_t nkids;
+    pthread_mutex_t reload_lock; /* one reload at a time */
+    pthread_mutex_t mint_lock;   /* one key generation per tenant at a time */
     pthread_mutex_t cache_lock;
     struct cache_entry *cache; /* CACHE_SLOTS entries */
 };
@@ -266,20 +266,33 @@ static enum err reload_keys(struct auth *a, struct err_info *ei)
     struct jwt_keyset *ks = NULL;
     if (!e)
         e = jwt_keyset_new(c.keys, c.n, &ks, ei);
+    char **kids = xcalloc(c.n ? c.n : 1, sizeof(char *));
     for (size_t i = 0; i < c.n; i++) {
         free(c.issuers[i]);
-        free((char *)(uintptr_t)c.keys[i].kid);
+        kids[i] = (char *)(uintptr_t)c.keys[i].kid; /* kept as the known-kid list */
         free((char *)(uintptr_t)c.keys[i].public_pem);
     }
+    size_t nkids = c.n;
     free(c.issuers);
     free(c.keys);
-    if (e)
+    if (e) {
+        for (size_t i = 0; i < nkids; i++)
+            free(kids[i]);
+        free(kids);
         return e;
+    }
     pthread_rwlock_wrlock(&a->lock);
     struct jwt_keyset *old = a->keyset;
+    char **old_kids = a->kids;
+    size_t old_n = a->nkids;
     a->keyset = ks;
+    a->kids = kids;
+    a->nkids = nkids;
     pthread_rwlock_unlock(&a->lock);
     jwt_keyset_free(old);
+    for (size_t i = 0; i < old_n; i++)
+        free(old_kids[i]);
+    free(old_kids);
     return ERR_OK;
 }
 
@@ -330,11 +343,55 @@ static enum err load_external(struct auth *a, const char *path, struct err_info 
     return e;
 }
 
+/* True when the loaded key set has this key id. */
+static bool kid_known(struct auth *a, const char *kid)
+{
+    pthread_rwlock_rdlock(&a->lock);
+    bool found = false;
+    for (size_t i = 0; i < a->nkids && !found; i++)
+        found = strcmp(a->kids[i], kid) == 0;
+    pthread_rwlock_unlock(&a->lock);
+    return found;
+}
+
+struct kid_probe {
+    const char *kid;
+    bool found;
+};
+
+static enum err probe_kid(void *ctx, const struct store_key *k)
+{
+    struct kid_probe *p = ctx;
+    p->found |= strcmp(k->kid, p->kid) == 0;
+    return ERR_OK;
+}
+
+/* The `kid` of a compact JWS's header, copied into out; false when there is none. */
+static bool token_kid(const char *token, size_t len, char *out, size_t cap)
+{
+    const char *dot = memchr(token, '.', len);
+    unsigned char *raw = NULL;
+    size_t rl = 0;
+    if (!dot || !keys_b64url_decode(token, (size_t)(dot - token), &raw, &rl))
+        return false;
+    json_t *h = json_loadb((const char *)raw, rl, 0, NULL);
+    free(raw);
+    const char *kid = json_string_value(json_object_get(h, "kid"));
+    bool ok = kid && strlen(kid) < cap;
+    if (ok)
+        snprintf(out, cap, "%s", kid);
+    json_decref(h);
+    return ok;
+}
+
 void auth_free(struct auth *a)
 {
     if (!a)
         return;
     jwt_keyset_free(a->keyset);
+    for (size_t i = 0; i < a->nkids; i++)
+        free(a->kids[i]);
+    free(a->kids);
     for (size_t i = 0; i < a->nexternal; i++) {
         free(a->external[i].issuer);
         keys_jwk_pem_free(a->external[i].keys, a->external[i].n);
@@ -456,6 +513,10 @@ static enum err active_key(struct auth *a, const char *tenant, struct signing_ke
             e = err_set(ei, ERR_INTERNAL, -1, "no signing key for tenant");
     }
     pthread_mutex_unlock(&a->mint_lock);
+    /* A key made by another process (incidentd keys rotate): learn it before signing with it,
+     * so the token we hand out verifies at once. */
+    if (!e && !kid_known(a, c.active.kid))
+        e = reload_keys(a, ei);
     if (!e) {
         char *clear = unseal_pem(a, c.active.private_pem);
         if (!clear)
@@ -670,6 +731,46 @@ static enum err verify(struct auth *a, const char *token, size_t len, int64_t no
     return e;
 }
 
+/* (Re)loads a delegated caller's registration: UPN as registered, name, device groups.
+ * ERR_FORBIDDEN when the user is not (or no longer) registered in the tenant. */
+static enum err refresh_user(struct auth *a, struct auth_caller *c, struct err_info *ei)
+{
+    struct store_user u;
+    struct err_info uei;
+    err_clear(&uei);
+    enum err e = c->upn ? store_user_get(a->store, c->tenant, c->upn, &u, &uei) : ERR_NOT_FOUND;
+    if (e == ERR_NOT_FOUND)
+        return err_set(ei, ERR_FORBIDDEN, -1,
+                       "the user of this token is not registered in the tenant");
+    if (e)
+        return err_set(ei, e, -1, "%s", uei.msg);
+    free(c->upn);
+    free(c->name);
+    for (size_t i = 0; i < c->ngroups; i++)
+        free(c->groups[i]);
+    free(c->groups);
+    c->groups = NULL;
+    c->ngroups = 0;
+    c->restricted = false;
+    c->upn = xstrdup(u.upn);
+    c->name = xstrdup(u.upn);
+    json_t *groups = json_loads(u.groups_json, 0, NULL);
+    if (json_array_size(groups) > 0) {
+        c->restricted = true;
+        c->groups = xcalloc(json_array_size(groups), sizeof(char *));
+        size_t i;
+        json_t *g;
+        json_array_foreach(groups, i, g)
+        {
+            if (json_is_string(g))
+                c->groups[c->ngroups++] = xstrdup(json_string_value(g));
+        }
+    }
+    json_decref(groups);
+    store_user_release(&u);
+    return ERR_OK;
+}
+
 static enum err authenticate(struct auth *a, const char *authorization, int64_t now_s,
                              struct auth_caller *out, bool *had_token, int64_t *exp_s,
                              struct err_info *ei)
@@ -701,13 +802,16 @@ static enum err authenticate(struct auth *a, const char *authorization, int64_t 
     err_clear(&vei);
     enum err e = verify(a, p, len, now_s, &jp, &vei);
     if (e && strcmp(vei.msg, "unknown key id") == 0) {
-        /* A key rotated by another process: reload at most once a second, then retry. */
-        pthread_mutex_lock(&a->reload_lock);
-        bool reload = now_s - a->last_reload_s >= RELOAD_MIN_INTERVAL_S;
-        if (reload)
-            a->last_reload_s = now_s;
-        pthread_mutex_unlock(&a->reload_lock);
-        if (reload && reload_keys(a, NULL) == ERR_OK) {
+        /* A key rotated by another process: reload only when the database really has that
+         * kid, so made-up kids cannot make us reload. */
+        char kid[64];
+        struct kid_probe probe = {kid, false};
+        if (token_kid(p, len, kid, sizeof(kid)) &&
+            store_key_list(a->store, NULL, probe_kid, &probe, NULL) == ERR_OK && probe.found) {
+            pthread_mutex_lock(&a->reload_lock);
+            if (!kid_known(a, kid))
+                reload_keys(a, NULL);
+            pthread_mutex_unlock(&a->reload_lock);
             jwt_principal_release(&jp);
             err_clear(&vei);
             e = verify(a, p, len, now_s, &jp, &vei);
@@ -733,34 +837,13 @@ static enum err authenticate(struct auth *a, const char *authorization, int64_t 
             out->perms |= AUTH_INCIDENT_WRITE;
         if (has(jp.scp, jp.n_scp, "Alert.ReadWrite"))
             out->perms |= AUTH_ALERT_WRITE;
-        struct store_user u;
-        struct err_info uei;
-        err_clear(&uei);
-        e = jp.upn ? store_user_get(a->store, jp.tid, jp.upn, &u, &uei) : ERR_NOT_FOUND;
+        out->upn = jp.upn ? xstrdup(jp.upn) : NULL;
+        e = refresh_user(a, out, ei);
         if (e) {
             jwt_principal_release(&jp);
             auth_caller_release(out);
-            if (e != ERR_NOT_FOUND)
-                return err_set(ei, e, -1, "%s", uei.msg);
-            return err_set(ei, ERR_FORBIDDEN, -1,
-                           "the user of this token is not registered in the tenant");
+            return e;
         }
-        out->upn = xstrdup(u.upn);
-        out->name = xstrdup(u.upn);
-        json_t *groups = json_loads(u.groups_json, 0, NULL);
-        if (json_array_size(groups) > 0) {
-            out->restricted = true;
-            out->groups = xcalloc(json_array_size(groups), sizeof(char *));
-            size_t i;
-            json_t *g;
-            json_array_foreach(groups, i, g)
-            {
-                if (json_is_string(g))
-                    out->groups[out->ngroups++] = xstrdup(json_string_value(g));
-            }
-        }
-        json_decref(groups);
-        store_user_release(&u);
     } else {
         if (has(jp.roles, jp.n_roles, "Incident.Read.All") ||
             has(jp.roles, jp.n_roles, "Incident.ReadWrite.All"))
@@ -821,6 +904,14 @@ enum err auth_authenticate(struct auth *a, const char *authorization, int64_t no
             pthread_mutex_unlock(&a->cache_lock);
             if (hit) {
                 *had_token = true;
+                /* A user's registration and device groups are re-read on every request, so a
+                 * deleted or narrowed user loses access at once. */
+                if (out->delegated) {
+                    enum err e = refresh_user(a, out, ei);
+                    if (e)
+                        auth_caller_release(out);
+                    return e;
+                }
                 return ERR_OK;
             }
         }

@@ -344,9 +344,12 @@ enum err http_server_start(struct app *app, struct http_server **out, struct err
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    /* The connection memory pool holds the request line, headers and read buffer: room for the
-     * header limit, a token of up to 16 KiB, and the buffer, while still bounding all three. */
-    size_t pool = (size_t)cfg->max_header_bytes * 2 + 20 * 1024;
+    /* The connection memory pool holds the request line, headers and read buffer. Past it,
+     * libmicrohttpd answers 431 with its own HTML page, so it is sized well beyond what we
+     * refuse ourselves (headers over the limit: 431 envelope; tokens over 16 KiB: 401): the
+     * header limit twice over plus 128 KiB. Pages are only touched as far as a request
+     * needs, so an idle connection costs little resident memory. */
+    size_t pool = (size_t)cfg->max_header_bytes * 2 + 128 * 1024;
     /* The logger goes first so that no message reaches libmicrohttpd's own stderr logger. */
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, conn_log, NULL,
