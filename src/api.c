@@ -185,6 +185,59 @@ static bool authorize(struct app *app, struct http_request *req, struct http_res
     return true;
 }
 
+/* Seconds for a header, rounded up so a client that waits that long is never early. */
+static uint64_t ceil_s(uint64_t ms)
+{
+    return (ms + 999) / 1000;
+}
+
+/*
+ * Takes one call from the caller's quota for a method (issue 4, CONTRACT §7): sets the
+ * RateLimit-* headers for the tightest window and, when the quota is used up, fills a 429
+ * with Retry-After and returns false. The key is tenant, caller (application id, or the user
+ * for delegated tokens) and method, NUL-separated so no two keys collide.
+ */
+static bool take_quota(struct app *app, const struct auth_caller *c, enum quota_method m,
+                       struct http_request *req, struct http_response *resp)
+{
+    if (!app->ratelimit)
+        return true;
+    struct quota_table q = app->quotas;
+    if (c->quota && quota_apply(&q, c->quota, NULL) != ERR_OK)
+        q = app->quotas; /* validated when stored; never trust it blindly */
+    struct ratelimit_limits lim = {q.m[m].per_minute, q.m[m].per_hour};
+    const char *who = c->delegated ? c->upn : c->client_id;
+    char key[512];
+    int n = snprintf(key, sizeof(key), "%s%c%s%s%c%d", c->tenant, 0, c->delegated ? "user:" : "",
+                     who ? who : "", 0, (int)m);
+    if (n < 0 || (size_t)n >= sizeof(key))
+        n = (int)sizeof(key) - 1;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    uint64_t now_ms = (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
+    struct ratelimit_result r;
+    enum err e = ratelimit_take(app->ratelimit, key, (size_t)n, lim, now_ms, &r);
+    if (r.window_s) {
+        http_response_header(resp, "RateLimit-Limit", "%u", r.limit);
+        http_response_header(resp, "RateLimit-Remaining", "%u", r.remaining);
+        http_response_header(resp, "RateLimit-Reset", "%" PRIu64, ceil_s(r.reset_ms));
+    }
+    if (e != ERR_RATE_LIMITED)
+        return true;
+    uint64_t wait = ceil_s(r.retry_after_ms);
+    if (wait < 1)
+        wait = 1;
+    struct err_info ei;
+    err_clear(&ei);
+    err_set(&ei, ERR_RATE_LIMITED, -1,
+            "Rate limit is exceeded. Maximum allowed %u per %s. You can send requests again in "
+            "%" PRIu64 " seconds.",
+            r.violated_limit, r.violated_window_s == 3600 ? "01:00:00" : "00:01:00", wait);
+    api_error(resp, req, &ei);
+    http_response_header(resp, "Retry-After", "%" PRIu64, wait);
+    return false;
+}
+
 void http_dispatch(struct app *app, struct http_request *req, struct http_response *resp)
 {
     if (!req->request_id[0])
@@ -230,6 +283,14 @@ void http_dispatch(struct app *app, struct http_request *req, struct http_respon
     }
     if (!authorize(app, req, resp, need, &caller))
         return;
+    if (!take_quota(app, &caller,
+                    id == 0 ? QUOTA_LIST
+                    : patch ? QUOTA_UPDATE
+                            : QUOTA_GET,
+                    req, resp)) {
+        auth_caller_release(&caller);
+        return;
+    }
     struct principal who = {.scope = {.tenant = caller.tenant,
                                       .restricted = caller.restricted,
                                       .groups = (const char *const *)caller.groups,

@@ -9,6 +9,8 @@
 #include "auth.h"
 #include "config.h"
 #include "http.h"
+#include "quota.h"
+#include "ratelimit.h"
 #include "store.h"
 
 /* What handlers share for the life of the server. Borrowed by the API layer. */
@@ -16,6 +18,8 @@ struct app {
     const struct config *cfg;
     struct store *store;
     struct auth *auth;
+    struct ratelimit *ratelimit; /* per tenant, caller and method (issue 4) */
+    struct quota_table quotas;   /* service defaults with the config's overrides */
     const char *listen_base; /* "http://HOST:PORT" of the bound socket, for requests without Host */
 };
 

@@ -68,6 +68,7 @@ void auth_caller_release(struct auth_caller *c)
     free(c->name);
     free(c->client_id);
     free(c->upn);
+    free(c->quota);
     for (size_t i = 0; i < c->ngroups; i++)
         free(c->groups[i]);
     free(c->groups);
@@ -81,6 +82,7 @@ static void caller_copy(struct auth_caller *dst, const struct auth_caller *src)
     dst->name = src->name ? xstrdup(src->name) : NULL;
     dst->client_id = src->client_id ? xstrdup(src->client_id) : NULL;
     dst->upn = src->upn ? xstrdup(src->upn) : NULL;
+    dst->quota = src->quota ? xstrdup(src->quota) : NULL;
     dst->groups = src->ngroups ? xcalloc(src->ngroups, sizeof(char *)) : NULL;
     for (size_t i = 0; i < src->ngroups; i++)
         dst->groups[i] = xstrdup(src->groups[i]);
@@ -858,6 +860,7 @@ static enum err authenticate(struct auth *a, const char *authorization, int64_t 
         err_clear(&aei);
         if (jp.appid && store_app_get(a->store, jp.appid, &app, &aei) == ERR_OK) {
             out->name = xstrdup(app.name);
+            out->quota = app.quota ? xstrdup(app.quota) : NULL;
             store_app_release(&app);
         } else {
             out->name = xstrdup(jp.name ? jp.name : jp.appid ? jp.appid : "application");

@@ -31,6 +31,7 @@ struct auth_caller {
     char *name;      /* comment author: the user's UPN or the application's display name */
     char *client_id; /* application (appid/azp) */
     char *upn;       /* delegated tokens */
+    char *quota;     /* the application's quota overrides (quota.h syntax), or NULL */
     bool delegated;
     unsigned perms;  /* enum auth_perm */
     bool restricted; /* a delegated user limited to device groups */

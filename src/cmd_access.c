@@ -5,6 +5,7 @@
  */
 #include "common.h"
 #include "cli.h"
+#include "quota.h"
 #include "secret.h"
 #include "store.h"
 #include "ts.h"
@@ -14,6 +15,7 @@
 
 static const char app_usage[] =
     "usage: incidentd app create --db PATH [--tenant TID] --name NAME --role ROLE...\n"
+    "                            [--quota list=500/min,get=0,...]\n"
     "       incidentd app list --db PATH [--tenant TID]\n"
     "       incidentd app delete --db PATH --client-id ID\n"
     "       incidentd app reset-secret --db PATH --client-id ID\n"
@@ -21,7 +23,9 @@ static const char app_usage[] =
     "Registers applications that get tokens with the client-credentials grant. create and\n"
     "reset-secret print {\"client_id\",\"client_secret\",\"tenant_id\"}: the secret is shown this\n"
     "once and stored only as a salted digest. Roles: Incident.Read.All, Incident.ReadWrite.All,\n"
-    "Alert.ReadWrite.All (repeat --role). --tenant defaults to the configured tenant.\n";
+    "Alert.ReadWrite.All (repeat --role). --tenant defaults to the configured tenant.\n"
+    "--quota overrides this application's quotas per method (list, get, update) and window\n"
+    "(/min, /hour); 0 means unlimited. Default: the server's quotas (docs/config.md).\n";
 
 static const char user_usage[] =
     "usage: incidentd user create --db PATH [--tenant TID] --upn UPN [--device-group NAME...]\n"
@@ -36,7 +40,7 @@ static const char *const known_roles[] = {"Incident.Read.All", "Incident.ReadWri
                                           "Alert.ReadWrite.All"};
 
 struct access_opts {
-    const char *db, *tenant, *config, *name, *client_id, *upn;
+    const char *db, *tenant, *config, *name, *client_id, *upn, *quota;
     const char *roles[8];
     size_t nroles;
     const char *groups[64];
@@ -46,11 +50,17 @@ struct access_opts {
 static int parse(int argc, char **argv, const char *usage, struct access_opts *o)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},     {"tenant", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
-        {"role", required_argument, NULL, 'r'},   {"client-id", required_argument, NULL, 'i'},
-        {"upn", required_argument, NULL, 'u'},    {"device-group", required_argument, NULL, 'g'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"tenant", required_argument, NULL, 't'},
+        {"config", required_argument, NULL, 'c'},
+        {"name", required_argument, NULL, 'n'},
+        {"role", required_argument, NULL, 'r'},
+        {"client-id", required_argument, NULL, 'i'},
+        {"upn", required_argument, NULL, 'u'},
+        {"device-group", required_argument, NULL, 'g'},
+        {"quota", required_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof(*o));
     int c;
@@ -75,6 +85,9 @@ static int parse(int argc, char **argv, const char *usage, struct access_opts *o
             break;
         case 'u':
             o->upn = optarg;
+            break;
+        case 'q':
+            o->quota = optarg;
             break;
         case 'r':
             if (o->nroles == ARRAY_SIZE(o->roles)) {
@@ -156,9 +169,10 @@ static enum err print_app(void *ctx, const struct store_app *a)
     json_t *arr = ctx;
     char created[TS_FORMAT_MAX];
     ts_format(a->created_time, created);
-    json_array_append_new(arr, json_pack("{ssssssssss}", "client_id", a->client_id, "tenant_id",
+    json_array_append_new(arr, json_pack("{ssssssssssso}", "client_id", a->client_id, "tenant_id",
                                          a->tenant, "name", a->name, "roles", a->roles, "created",
-                                         created));
+                                         created, "quota",
+                                         a->quota ? json_string(a->quota) : json_null()));
     return ERR_OK;
 }
 
@@ -188,8 +202,19 @@ static int app_create(struct store *st, const struct access_opts *o)
         size_t n = strlen(roles);
         snprintf(roles + n, sizeof(roles) - n, "%s%s", n ? " " : "", o->roles[i]);
     }
+    if (o->quota) {
+        struct quota_table scratch;
+        struct err_info qei;
+        err_clear(&qei);
+        quota_defaults(&scratch);
+        if (quota_apply(&scratch, o->quota, &qei)) {
+            cli_error("--quota", "%s", qei.msg);
+            return EX_USAGE_;
+        }
+    }
     char client_id[SECRET_GUID_LEN + 1], secret[SECRET_TEXT_LEN + 1];
-    struct store_app a = {.tenant = (char *)(uintptr_t)o->tenant,
+    struct store_app a = {.quota = (char *)(uintptr_t)o->quota,
+                          .tenant = (char *)(uintptr_t)o->tenant,
                           .name = (char *)(uintptr_t)o->name,
                           .roles = roles,
                           .client_id = client_id,

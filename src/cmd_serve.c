@@ -130,9 +130,19 @@ int cmd_serve(int argc, char **argv)
         return cli_exit_code(ei.code);
     }
     struct app app = {.cfg = &cfg, .store = store, .auth = auth};
+    quota_defaults(&app.quotas);
+    if (cfg.quota && quota_apply(&app.quotas, cfg.quota, &ei)) {
+        cli_error("config", "quota: %s", ei.msg);
+        auth_free(auth);
+        store_free(store);
+        config_release(&cfg);
+        return EX_CONFIG_;
+    }
+    app.ratelimit = ratelimit_new((size_t)cfg.ratelimit_max_callers);
     struct http_server *srv = NULL;
     if (http_server_start(&app, &srv, &ei)) {
         cli_error("serve", "%s", ei.msg);
+        ratelimit_free(app.ratelimit);
         auth_free(auth);
         store_free(store);
         config_release(&cfg);
@@ -152,6 +162,7 @@ int cmd_serve(int argc, char **argv)
     sigwait(&set, &sig);
     log_info("received signal %d: finishing in-flight requests", sig);
     http_server_stop(srv, cfg.shutdown_timeout_s);
+    ratelimit_free(app.ratelimit);
     auth_free(auth);
     store_free(store);
     log_info("stopped");

@@ -68,6 +68,12 @@ static const struct config_def defs[] = {
      0, 0, NULL, "accepted token audiences (resources), comma-separated"},
     {"trusted_issuers_file", CFG_STRING, OFF(trusted_issuers_file), NULL, 0, 0, NULL,
      "external token issuers to trust: one 'ISSUER_URL JWKS_FILE' per line (e.g. Entra ID)"},
+    {"quota", CFG_STRING, OFF(quota), NULL, 0, 0, NULL,
+     "quotas per method over the real service's (list 50/min 1500/hour, get 100/min "
+     "1500/hour, update 50/min 1500/hour), e.g. 'list=500/min,get=0'; 0 = unlimited"},
+    {"ratelimit_max_callers", CFG_INT, OFF(ratelimit_max_callers), "10000", 1, 1000000, NULL,
+     "callers (tenant, application or user, method) whose quota use is remembered; the least "
+     "recently seen is forgotten beyond this"},
 };
 
 static const struct config_def *find_def(const char *name)

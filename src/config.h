@@ -33,6 +33,8 @@ struct config {
     char *token_issuer;         /* base of the `iss` of tokens we sign: <base>/<tenant>/v2.0 */
     char *audiences;            /* accepted `aud` values, comma-separated */
     char *trusted_issuers_file; /* external issuers: lines "ISSUER JWKS_FILE" */
+    char *quota;                /* quota overrides (quota.h syntax); NULL = service defaults */
+    int ratelimit_max_callers;  /* rate-limit state kept for at most this many callers */
 };
 
 /* Sets every field to its default (strings malloc'd). */

@@ -25,7 +25,7 @@ struct test_server {
 
 /*
  * Creates a temporary directory with an empty database (or uses `db` when non-NULL), registers
- * an application with every role (`incidentd app create`), starts `incidentd serve --db …
+ * an application with every role and no quota (`incidentd app create`), starts `incidentd serve --db …
  * --listen 127.0.0.1:0` plus extra_args (NULL-terminated, may be NULL), waits for its
  * "listening on" line, and gets a token for the application from the token endpoint, as a
  * real client would. Returns false (with a message on stderr) on failure.
