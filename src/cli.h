@@ -47,4 +47,16 @@ int cli_load_config(struct config *cfg, const char *config_path);
  * var/). Returns 0 or a sysexits code after printing. */
 int cli_ensure_parent_dir(const char *path);
 
+struct store;
+
+/*
+ * The common start of every command that works on a database: settings (defaults, --config
+ * file, environment), then --db and --tenant when given (NULL: keep the setting), a check that
+ * some database was named, its directory, and the store (one reader). On success *st is the
+ * caller's (store_free) and cfg must be released with config_release either way. Returns 0 or
+ * a sysexits code after printing the error.
+ */
+int cli_open_store(struct config *cfg, const char *config_path, const char *db, const char *tenant,
+                   struct store **st);
+
 #endif

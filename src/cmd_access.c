@@ -127,31 +127,9 @@ static int parse(int argc, char **argv, const char *usage, struct access_opts *o
 /* Loads config, applies --db/--tenant and opens the store. */
 static int open_for(struct access_opts *o, struct config *cfg, struct store **st)
 {
-    int rc = cli_load_config(cfg, o->config);
-    if (rc)
-        return rc;
-    struct err_info ei;
-    err_clear(&ei);
-    if ((o->db && config_set(cfg, "db", o->db, "--db", &ei)) ||
-        (o->tenant && config_set(cfg, "tenant", o->tenant, "--tenant", &ei))) {
-        cli_error("config", "%s", ei.msg);
-        return EX_USAGE_;
-    }
-    if (!o->db && !o->config && !getenv("INCIDENTD_DB")) {
-        cli_error("db", "--db PATH is required");
-        return EX_USAGE_;
-    }
-    if ((rc = cli_ensure_parent_dir(cfg->db)) != 0)
-        return rc;
-    struct store_options so;
-    store_options_init(&so, cfg->db);
-    so.readers = 1;
-    if (store_open(&so, st, &ei)) {
-        cli_error(cfg->db, "%s", ei.msg);
-        return cli_exit_code(ei.code);
-    }
+    int rc = cli_open_store(cfg, o->config, o->db, o->tenant, st);
     o->tenant = cfg->tenant;
-    return 0;
+    return rc;
 }
 
 static void print_credentials(const char *client_id, const char *secret, const char *tenant)

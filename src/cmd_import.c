@@ -38,30 +38,7 @@ struct common_opts {
 
 static int open_store(struct config *cfg, const struct common_opts *o, struct store **st)
 {
-    int rc = cli_load_config(cfg, o->config);
-    if (rc)
-        return rc;
-    struct err_info ei;
-    err_clear(&ei);
-    if (o->db && config_set(cfg, "db", o->db, "--db", &ei)) {
-        cli_error("db", "%s", ei.msg);
-        return EX_USAGE_;
-    }
-    if (o->tenant && config_set(cfg, "tenant", o->tenant, "--tenant", &ei)) {
-        cli_error("tenant", "%s", ei.msg);
-        return EX_USAGE_;
-    }
-    if ((rc = cli_ensure_parent_dir(cfg->db)) != 0)
-        return rc;
-    struct store_options so;
-    store_options_init(&so, cfg->db);
-    so.sync = (enum store_sync)cfg->db_sync;
-    so.readers = 1;
-    if (store_open(&so, st, &ei)) {
-        cli_error(cfg->db, "%s", ei.msg);
-        return cli_exit_code(ei.code);
-    }
-    return 0;
+    return cli_open_store(cfg, o->config, o->db, o->tenant, st);
 }
 
 /* Validates and stores every incident of one file; all or nothing. */

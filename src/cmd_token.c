@@ -98,20 +98,12 @@ static int parse(int argc, char **argv, const char *usage, struct token_opts *o)
 static int open_auth(const struct token_opts *o, struct config *cfg, struct store **st,
                      struct auth **a)
 {
-    int rc = cli_load_config(cfg, o->config);
+    int rc = cli_open_store(cfg, o->config, o->db, o->tenant, st);
     if (rc)
         return rc;
     struct err_info ei;
     err_clear(&ei);
-    if ((o->db && config_set(cfg, "db", o->db, "--db", &ei)) ||
-        (o->tenant && config_set(cfg, "tenant", o->tenant, "--tenant", &ei))) {
-        cli_error("config", "%s", ei.msg);
-        return EX_USAGE_;
-    }
-    struct store_options so;
-    store_options_init(&so, cfg->db);
-    so.readers = 1;
-    if (store_open(&so, st, &ei) || auth_new(cfg, *st, a, &ei)) {
+    if (auth_new(cfg, *st, a, &ei)) {
         cli_error(cfg->db, "%s", ei.msg);
         return cli_exit_code(ei.code);
     }

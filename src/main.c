@@ -97,6 +97,36 @@ int cli_ensure_parent_dir(const char *path)
     return 0;
 }
 
+int cli_open_store(struct config *cfg, const char *config_path, const char *db, const char *tenant,
+                   struct store **st)
+{
+    int rc = cli_load_config(cfg, config_path);
+    if (rc)
+        return rc;
+    struct err_info ei;
+    err_clear(&ei);
+    if ((db && config_set(cfg, "db", db, "--db", &ei)) ||
+        (tenant && config_set(cfg, "tenant", tenant, "--tenant", &ei))) {
+        cli_error("config", "%s", ei.msg);
+        return EX_USAGE_;
+    }
+    if (!db && !config_path && !getenv("INCIDENTD_DB")) {
+        cli_error("db", "--db PATH is required");
+        return EX_USAGE_;
+    }
+    if ((rc = cli_ensure_parent_dir(cfg->db)) != 0)
+        return rc;
+    struct store_options so;
+    store_options_init(&so, cfg->db);
+    so.sync = (enum store_sync)cfg->db_sync;
+    so.readers = 1;
+    if (store_open(&so, st, &ei)) {
+        cli_error(cfg->db, "%s", ei.msg);
+        return cli_exit_code(ei.code);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

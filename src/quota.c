@@ -54,8 +54,9 @@ enum err quota_apply(struct quota_table *t, const char *spec, struct err_info *e
         errno = 0;
         unsigned long n = strtoul(num, &slash, 10);
         if (slash == num || errno || n > 1000000000UL || *num == '-' || *num == '+')
-            return err_set(ei, ERR_INVALID, -1, "quota item '%s': expected a count from 0 to "
-                                                "1000000000",
+            return err_set(ei, ERR_INVALID, -1,
+                           "quota item '%s': expected a count from 0 to "
+                           "1000000000",
                            item);
         if (*slash == '\0') {
             if (n != 0)
@@ -69,8 +70,9 @@ enum err quota_apply(struct quota_table *t, const char *spec, struct err_info *e
         } else if (!strcasecmp(slash, "/hour") || !strcasecmp(slash, "/h")) {
             out.m[m].per_hour = (uint32_t)n;
         } else {
-            return err_set(ei, ERR_INVALID, -1, "quota item '%s': the window must be /min or "
-                                                "/hour",
+            return err_set(ei, ERR_INVALID, -1,
+                           "quota item '%s': the window must be /min or "
+                           "/hour",
                            item);
         }
         p = end;

@@ -14,7 +14,7 @@ void bug_fl(const char *file, int line, const char *fmt, ...)
     abort();
 }
 
-static void *oom(size_t n)
+ATTR_NORETURN static void oom(size_t n)
 {
     fprintf(stderr, "incidentd: out of memory allocating %zu bytes\n", n);
     abort();
@@ -23,19 +23,25 @@ static void *oom(size_t n)
 void *xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    return p ? p : oom(n);
+    if (!p)
+        oom(n);
+    return p;
 }
 
 void *xcalloc(size_t nmemb, size_t size)
 {
     void *p = calloc(nmemb ? nmemb : 1, size ? size : 1);
-    return p ? p : oom(nmemb * size);
+    if (!p)
+        oom(nmemb * size);
+    return p;
 }
 
 void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    return q ? q : oom(n);
+    if (!q)
+        oom(n);
+    return q;
 }
 
 char *xstrndup(const char *s, size_t n)

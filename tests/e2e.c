@@ -3,6 +3,7 @@
 #include "common.h"
 #include "e2e.h"
 #include "tests.h"
+#include <check.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <fcntl.h>
@@ -348,4 +349,72 @@ int test_run_cli(const char *const *args, char **out, char **err)
     rmrf(dir);
     free(dir);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Shared assertions for the black-box suites. */
+
+json_t *test_json_body(const struct test_resp *r)
+{
+    json_error_t e;
+    json_t *j = json_loadb(r->body, r->len, 0, &e);
+    ck_assert_msg(j != NULL, "invalid JSON (%s): %.200s", e.text, r->body);
+    return j;
+}
+
+void test_expect_error(const struct test_resp *r, long status, const char *code)
+{
+    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
+    json_t *j = test_json_body(r);
+    json_t *err = json_object_get(j, "error");
+    ck_assert_msg(json_is_object(err), "no error object: %s", r->body);
+    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
+    ck_assert(json_string_length(json_object_get(err, "message")) > 0);
+    char rid[64];
+    ck_assert(test_resp_header(r, "request-id", rid, sizeof(rid)));
+    ck_assert_str_eq(json_string_value(json_object_get(err, "target")), rid);
+    json_decref(j);
+}
+
+bool test_parse_instant(const char *s, int64_t *out)
+{
+    int y, mo, d, h, mi, sec, n = 0;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+        n != 19)
+        return false;
+    const char *p = s + 19;
+    int64_t frac = 0;
+    int digits = 0;
+    if (*p == '.') {
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits == 7)
+                return false;
+            frac = frac * 10 + (*p - '0');
+        }
+        if (digits == 0)
+            return false;
+    }
+    for (int i = digits; i < 7; i++)
+        frac *= 10;
+    int64_t off = 0;
+    if (*p == 'Z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, m = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5)
+            return false;
+        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        return false;
+    }
+    if (*p)
+        return false;
+    int64_t yy = y - (mo <= 2);
+    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400;
+    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    *out = (days * 86400 + h * 3600 + mi * 60 + sec - off) * 10000000 + frac;
+    return true;
 }

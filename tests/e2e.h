@@ -7,6 +7,7 @@
 #define E2E_H
 
 #include "common.h"
+#include <jansson.h>
 #include <sys/types.h>
 
 struct test_server {
@@ -25,7 +26,8 @@ struct test_server {
 
 /*
  * Creates a temporary directory with an empty database (or uses `db` when non-NULL), registers
- * an application with every role and no quota (`incidentd app create`), starts `incidentd serve --db …
+ * an application with every role and no quota (`incidentd app create`), starts `incidentd serve
+ * --db …
  * --listen 127.0.0.1:0` plus extra_args (NULL-terminated, may be NULL), waits for its
  * "listening on" line, and gets a token for the application from the token endpoint, as a
  * real client would. Returns false (with a message on stderr) on failure.
@@ -72,6 +74,17 @@ bool test_fetch_token(const struct test_server *s, const char *tenant, const cha
  * client id and secret; false on failure. */
 bool test_create_app(const char *db, const char *tenant, const char *name, const char *const *roles,
                      char *client_id, char *secret, size_t cap);
+
+/* The response body as JSON; fails the test when it is not valid JSON. Caller decrefs. */
+json_t *test_json_body(const struct test_resp *r);
+
+/* Asserts the CONTRACT §7 error envelope: status, error code, a message, and target equal to
+ * the request-id header. */
+void test_expect_error(const struct test_resp *r, long status, const char *code);
+
+/* Parses a date-time (Z or ±hh:mm, 0-7 fractional digits) into 100 ns ticks independently of
+ * src/ts.c, so tests do not check the server with its own parser. */
+bool test_parse_instant(const char *s, int64_t *out);
 
 /* Writes text to path; false on failure. */
 bool test_write_file(const char *path, const char *text);

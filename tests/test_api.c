@@ -30,36 +30,14 @@ static const char *const crafted =
     "\"determination\":\"NotAvailable\",\"status\":\"InProgress\",\"severity\":\"Low\","
     "\"tags\":[\"x\"],\"comments\":[],\"alerts\":[]}]}";
 
-static json_t *parse_body(const struct test_resp *r)
-{
-    json_error_t e;
-    json_t *j = json_loadb(r->body, r->len, 0, &e);
-    ck_assert_msg(j != NULL, "invalid JSON (%s): %.200s", e.text, r->body);
-    return j;
-}
-
 static json_t *get_json(const struct test_server *s, const char *path, long want_status)
 {
     struct test_resp r;
     ck_assert(test_http(s, "GET", path, NULL, NULL, NULL, &r));
     ck_assert_msg(r.status == want_status, "GET %s: %ld %s", path, r.status, r.body);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     test_resp_free(&r);
     return j;
-}
-
-static void expect_error(const struct test_resp *r, long status, const char *code)
-{
-    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
-    json_t *j = parse_body(r);
-    json_t *err = json_object_get(j, "error");
-    ck_assert_msg(json_is_object(err), "no error object: %s", r->body);
-    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
-    ck_assert(json_string_length(json_object_get(err, "message")) > 0);
-    char rid[64];
-    ck_assert(test_resp_header(r, "request-id", rid, sizeof(rid)));
-    ck_assert_str_eq(json_string_value(json_object_get(err, "target")), rid);
-    json_decref(j);
 }
 
 static void req_error(const struct test_server *s, const char *method, const char *path,
@@ -67,7 +45,7 @@ static void req_error(const struct test_server *s, const char *method, const cha
 {
     struct test_resp r;
     ck_assert(test_http(s, method, path, ct, body, NULL, &r));
-    expect_error(&r, status, code);
+    test_expect_error(&r, status, code);
     test_resp_free(&r);
 }
 
@@ -112,7 +90,7 @@ START_TEST(test_api_list_representation)
     ck_assert_str_eq(h, "4.0");
     ck_assert(test_resp_header(&r, "request-id", h, sizeof(h)));
     ck_assert_int_eq(strlen(h), 36);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     char want[128];
     snprintf(want, sizeof(want), "%s/api/$metadata#Incidents", rd.base);
     ck_assert_str_eq(json_string_value(json_object_get(j, "@odata.context")), want);
@@ -324,7 +302,7 @@ START_TEST(test_api_percent_decoding_equivalent)
     /* Enum values compare case-insensitively; the trailing-slash collection is the same. */
     ck_assert(test_http(&rd, "GET", "/api/incidents/?$filter=status+eq+%27inprogress%27&$top=5",
                         NULL, NULL, NULL, &r3));
-    json_t *a = parse_body(&r1), *b = parse_body(&r3);
+    json_t *a = test_json_body(&r1), *b = test_json_body(&r3);
     ck_assert(json_equal(json_object_get(a, "value"), json_object_get(b, "value")));
     json_decref(a);
     json_decref(b);
@@ -423,7 +401,7 @@ START_TEST(test_api_header_limit)
     h[16507] = '\0';
     const char *const big[] = {h, NULL};
     ck_assert(test_http(&rd, "GET", "/api/incidents?$top=1", NULL, NULL, big, &r));
-    expect_error(&r, 431, "BadRequest");
+    test_expect_error(&r, 431, "BadRequest");
     test_resp_free(&r);
     free(h);
 }
@@ -437,12 +415,12 @@ START_TEST(test_api_routes_and_methods)
     struct test_resp r;
     char allow[64];
     ck_assert(test_http(&rd, "POST", "/api/incidents", "application/json", "{}", NULL, &r));
-    expect_error(&r, 405, "MethodNotAllowed");
+    test_expect_error(&r, 405, "MethodNotAllowed");
     ck_assert(test_resp_header(&r, "Allow", allow, sizeof(allow)));
     ck_assert_str_eq(allow, "GET");
     test_resp_free(&r);
     ck_assert(test_http(&rd, "DELETE", "/api/incidents/1", NULL, NULL, NULL, &r));
-    expect_error(&r, 405, "MethodNotAllowed");
+    test_expect_error(&r, 405, "MethodNotAllowed");
     ck_assert(test_resp_header(&r, "Allow", allow, sizeof(allow)));
     ck_assert_str_eq(allow, "GET, PATCH");
     test_resp_free(&r);
@@ -536,7 +514,7 @@ static json_t *patch_ok(const char *body)
     struct test_resp r;
     ck_assert(test_http(&wr, "PATCH", "/api/incidents/5", "application/json", body, NULL, &r));
     ck_assert_msg(r.status == 200, "PATCH %s: %ld %s", body, r.status, r.body);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     test_resp_free(&r);
     return j;
 }
@@ -676,7 +654,7 @@ START_TEST(test_api_patch_errors_change_nothing)
         n += (size_t)snprintf(tags + n, sizeof(tags) - n, "%s\"t%d\"", i ? "," : "", i);
     snprintf(tags + n, sizeof(tags) - n, "]}");
     ck_assert(test_http(&wr, "PATCH", p, "application/json", tags, NULL, &r));
-    expect_error(&r, 400, "InvalidRequestBody");
+    test_expect_error(&r, 400, "InvalidRequestBody");
     ck_assert(strstr(r.body, "tags") && strstr(r.body, "100"));
     test_resp_free(&r);
     ck_assert(test_http(&wr, "GET", p, NULL, NULL, NULL, &r));

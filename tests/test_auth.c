@@ -58,14 +58,6 @@ static const char *const no_auth[] = {"Authorization:", NULL};
  * Generic helpers
  */
 
-static json_t *parse_body(const struct test_resp *r)
-{
-    json_error_t e;
-    json_t *j = json_loadb(r->body, r->len, 0, &e);
-    ck_assert_msg(j != NULL, "invalid JSON (%s): %.300s", e.text, r->body);
-    return j;
-}
-
 /* True when the n bytes at hay (NULs allowed: database files) hold needle. */
 static bool contains(const char *hay, size_t n, const char *needle)
 {
@@ -102,25 +94,10 @@ static void assert_no_credential(const char *what, const char *hay, size_t n, co
     }
 }
 
-/* The CONTRACT §7 envelope with the request id as target. */
-static void expect_error(const struct test_resp *r, long status, const char *code)
-{
-    ck_assert_msg(r->status == status, "status %ld, want %ld: %s", r->status, status, r->body);
-    json_t *j = parse_body(r);
-    json_t *err = json_object_get(j, "error");
-    ck_assert_msg(json_is_object(err), "no error object: %s", r->body);
-    ck_assert_str_eq(json_string_value(json_object_get(err, "code")), code);
-    ck_assert(json_string_length(json_object_get(err, "message")) > 0);
-    char rid[64];
-    ck_assert(test_resp_header(r, "request-id", rid, sizeof(rid)));
-    ck_assert_str_eq(json_string_value(json_object_get(err, "target")), rid);
-    json_decref(j);
-}
-
 /* The error message of an envelope (malloc'd). */
 static char *error_message(const struct test_resp *r)
 {
-    json_t *j = parse_body(r);
+    json_t *j = test_json_body(r);
     const char *m = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
     ck_assert(m != NULL);
     char *s = xstrdup(m);
@@ -155,7 +132,7 @@ static json_t *json_as(const char *tok, const char *method, const char *path, co
     http_as(tok, method, path, body, &r);
     ck_assert_msg(r.status == want, "%s %s: %ld, want %ld: %.300s", method, path, r.status, want,
                   r.body);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     test_resp_free(&r);
     return j;
 }
@@ -187,7 +164,7 @@ static void expect_401(const char *method, const char *path, const char *authori
     struct test_resp r;
     ck_assert(test_http(&srv, method, path, patch ? "application/json" : NULL,
                         patch ? "{\"comment\":\"x\"}" : NULL, hdrs, &r));
-    expect_error(&r, 401, "Unauthorized");
+    test_expect_error(&r, 401, "Unauthorized");
     char www[1024];
     ck_assert_msg(test_resp_header(&r, "WWW-Authenticate", www, sizeof(www)),
                   "401 without WWW-Authenticate: %s", r.headers);
@@ -988,7 +965,7 @@ START_TEST(test_auth_external_delegated_token)
     char *tok = ext_user_token("ext.user@contoso.com", "Incident.ReadWrite");
     struct test_resp r;
     http_as(tok, "GET", "/api/incidents", NULL, &r);
-    expect_error(&r, 403, "Forbidden");
+    test_expect_error(&r, 403, "Forbidden");
     test_resp_free(&r);
     /* Registered (UPNs compare without case, as in Entra ID): the user, as the comment author. */
     user_create(TEST_TENANT, "ext.user@contoso.com", NULL, NULL);
@@ -1223,7 +1200,7 @@ START_TEST(test_auth_oversized_token_default_limits)
     ck_assert(test_http(&srv, "GET", "/api/incidents", NULL, NULL, h, &r));
     ck_assert_msg(r.status == 401 || r.status == 431, "status %ld", r.status);
     ck_assert_msg(r.body[0] == '{', "%ld without the error envelope: %.200s", r.status, r.body);
-    expect_error(&r, r.status, r.status == 401 ? "Unauthorized" : "BadRequest");
+    test_expect_error(&r, r.status, r.status == 401 ? "Unauthorized" : "BadRequest");
     test_resp_free(&r);
     free(line);
     free(tok);
@@ -1323,7 +1300,7 @@ static void expect_403(const char *tok, const char *method, const char *path, co
 {
     struct test_resp r;
     http_as(tok, method, path, strcmp(method, "PATCH") == 0 ? "{\"comment\":\"no\"}" : NULL, &r);
-    expect_error(&r, 403, "Forbidden");
+    test_expect_error(&r, 403, "Forbidden");
     char *msg = error_message(&r);
     ck_assert_msg(strstr(msg, perm), "403 message does not name %s: %s", perm, msg);
     if (not_perm)
@@ -1408,14 +1385,14 @@ START_TEST(test_auth_unregistered_user_403)
     /* A valid signature for a user the tenant does not have: 403, not 401. */
     struct test_resp r;
     http_as(tok, "GET", "/api/incidents", NULL, &r);
-    expect_error(&r, 403, "Forbidden");
+    test_expect_error(&r, 403, "Forbidden");
     assert_no_credential("403 body", r.body, r.len, tok);
     test_resp_free(&r);
     http_as(tok, "PATCH", "/api/incidents/1", "{\"comment\":\"x\"}", &r);
-    expect_error(&r, 403, "Forbidden");
+    test_expect_error(&r, 403, "Forbidden");
     test_resp_free(&r);
     http_as(tok, "GET", "/api/incidents/1", NULL, &r);
-    expect_error(&r, 403, "Forbidden");
+    test_expect_error(&r, 403, "Forbidden");
     test_resp_free(&r);
     /* The same user registered in another tenant does not make the token good. */
     user_create(TENANT_A, "gone@contoso.com", NULL, NULL);
@@ -1441,7 +1418,7 @@ START_TEST(test_auth_deleted_user_refused_at_once)
     ck_assert_msg(r.status == 403,
                   "a deleted user's token that was used before the deletion still gets %ld",
                   r.status);
-    expect_error(&r, 403, "Forbidden");
+    test_expect_error(&r, 403, "Forbidden");
     test_resp_free(&r);
     ck_assert_int_eq(status_as(tok, "PATCH", "/api/incidents/1", "{\"comment\":\"x\"}"), 403);
     free(tok);
@@ -1465,7 +1442,7 @@ static void expect_token_error(const struct test_resp *r, long status, const cha
     char ct[128];
     ck_assert(test_resp_header(r, "Content-Type", ct, sizeof(ct)));
     ck_assert_msg(strncmp(ct, "application/json", 16) == 0, "Content-Type %s", ct);
-    json_t *j = parse_body(r);
+    json_t *j = test_json_body(r);
     const char *e = json_string_value(json_object_get(j, "error"));
     ck_assert_msg(e && strcmp(e, error) == 0, "error %s, want %s: %s", e, error, r->body);
     const char *d = json_string_value(json_object_get(j, "error_description"));
@@ -1510,7 +1487,7 @@ static char *basic_header(const char *id, const char *secret)
 static char *expect_token_ok(const struct test_resp *r)
 {
     ck_assert_msg(r->status == 200, "token request: %ld %s", r->status, r->body);
-    json_t *j = parse_body(r);
+    json_t *j = test_json_body(r);
     const char *t = json_string_value(json_object_get(j, "access_token"));
     ck_assert(t != NULL);
     char *tok = xstrdup(t);
@@ -1529,7 +1506,7 @@ START_TEST(test_auth_token_v2_shape)
     ck_assert_msg(strncmp(h, "application/json", 16) == 0, "%s", h);
     ck_assert(test_resp_header(&r, "Cache-Control", h, sizeof(h)));
     ck_assert_msg(strstr(h, "no-store"), "Cache-Control %s", h);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     ck_assert_uint_eq(json_object_size(j), 4);
     ck_assert_str_eq(json_string_value(json_object_get(j, "token_type")), "Bearer");
     ck_assert(json_is_integer(json_object_get(j, "expires_in")));
@@ -1566,7 +1543,7 @@ START_TEST(test_auth_token_v1_shape)
     token_post("/" TEST_TENANT "/oauth2/token", FORM, body, NULL, &r);
     int64_t t1 = (int64_t)time(NULL);
     ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "token_type")), "Bearer");
     /* Entra's v1 endpoint sends every number as a string. */
     ck_assert_str_eq(json_string_value(json_object_get(j, "expires_in")), "3599");
@@ -1737,7 +1714,7 @@ START_TEST(test_auth_token_errors)
                   id, sec);
     token_post(v1, FORM, b, NULL, &r);
     ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     ck_assert(json_string_length(json_object_get(j, "error")) > 0);
     json_decref(j);
     ck_assert(!strstr(r.body, "access_token"));
@@ -1767,7 +1744,7 @@ START_TEST(test_auth_token_errors)
     free(b);
     /* Only POST. */
     ck_assert(test_http(&srv, "GET", v2, NULL, NULL, no_auth, &r));
-    expect_error(&r, 405, "MethodNotAllowed");
+    test_expect_error(&r, 405, "MethodNotAllowed");
     test_resp_free(&r);
 }
 END_TEST
@@ -1879,7 +1856,7 @@ START_TEST(test_auth_discovery_and_jwks)
         struct test_resp r;
         ck_assert(test_http(&srv, "GET", paths[i], NULL, NULL, no_auth, &r));
         ck_assert_msg(r.status == 200, "%s: %ld", paths[i], r.status);
-        json_t *j = parse_body(&r);
+        json_t *j = test_json_body(&r);
         ck_assert_str_eq(json_string_value(json_object_get(j, "token_endpoint")), want_te);
         ck_assert_str_eq(json_string_value(json_object_get(j, "jwks_uri")), want_jwks);
         ck_assert_str_eq(json_string_value(json_object_get(j, "issuer")), OWN_ISS);
@@ -1897,7 +1874,7 @@ START_TEST(test_auth_discovery_and_jwks)
     /* JWKS: RSA signing keys, one of them the token's. */
     ck_assert(test_http(&srv, "GET", want_jwks + strlen(srv.base), NULL, NULL, no_auth, &r));
     ck_assert_int_eq(r.status, 200);
-    json_t *jwks = parse_body(&r);
+    json_t *jwks = test_json_body(&r);
     json_t *keys = json_object_get(jwks, "keys");
     ck_assert(json_is_array(keys));
     ck_assert_uint_ge(json_array_size(keys), 1);
@@ -1992,7 +1969,7 @@ START_TEST(test_auth_token_msal_request)
     struct test_resp r;
     token_post("/" TEST_TENANT "/oauth2/v2.0/token", FORM, body, h, &r);
     char *tok = expect_token_ok(&r);
-    json_t *j = parse_body(&r);
+    json_t *j = test_json_body(&r);
     ck_assert_str_eq(json_string_value(json_object_get(j, "token_type")), "Bearer");
     ck_assert(json_is_integer(json_object_get(j, "expires_in")));
     json_decref(j);
@@ -2069,16 +2046,16 @@ START_TEST(test_auth_tenant_isolation)
     const char *paths[] = {"/api/incidents/950", "/api/incidents/12"};
     for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
         http_as(t.tok_b, "GET", paths[i], NULL, &r);
-        expect_error(&r, 404, "ResourceNotFound");
+        test_expect_error(&r, 404, "ResourceNotFound");
         test_resp_free(&r);
         http_as(t.tok_b, "PATCH", paths[i],
                 "{\"comment\":\"from B\",\"status\":\"Resolved\",\"assignedTo\":\"b@b.com\","
                 "\"tags\":[\"B\"]}",
                 &r);
-        expect_error(&r, 404, "ResourceNotFound");
+        test_expect_error(&r, 404, "ResourceNotFound");
         test_resp_free(&r);
         http_as(t.tok_b, "PATCH", paths[i], "{}", &r);
-        expect_error(&r, 404, "ResourceNotFound");
+        test_expect_error(&r, 404, "ResourceNotFound");
         test_resp_free(&r);
     }
     char *after950 = body_as(t.tok_a, "/api/incidents/950");
@@ -2303,10 +2280,10 @@ START_TEST(test_auth_delegated_invisible_404)
         char *before = body_as(NULL, path);
         struct test_resp r;
         http_as(tok, "GET", path, NULL, &r);
-        expect_error(&r, 404, "ResourceNotFound");
+        test_expect_error(&r, 404, "ResourceNotFound");
         test_resp_free(&r);
         http_as(tok, "PATCH", path, "{\"comment\":\"hidden\",\"status\":\"Resolved\"}", &r);
-        expect_error(&r, 404, "ResourceNotFound");
+        test_expect_error(&r, 404, "ResourceNotFound");
         test_resp_free(&r);
         char *after = body_as(NULL, path);
         ck_assert_str_eq(before, after);

@@ -52,51 +52,6 @@ static bool in_list(const char *k, const char *const *list, size_t n)
  * Timestamps, parsed independently of src/ts.c
  */
 
-/* 100 ns ticks since 1970 of an ISO 8601 date-time (0-7 fractional digits, Z or ±hh:mm). */
-static bool parse_instant(const char *s, int64_t *out)
-{
-    int y, mo, d, h, mi, sec, n = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-        n != 19)
-        return false;
-    const char *p = s + 19;
-    int64_t frac = 0;
-    int digits = 0;
-    if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
-            if (digits == 7)
-                return false;
-            frac = frac * 10 + (*p - '0');
-        }
-        if (digits == 0)
-            return false;
-    }
-    for (int i = digits; i < 7; i++)
-        frac *= 10;
-    int64_t off = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om, m = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5)
-            return false;
-        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p)
-        return false;
-    int64_t yy = y - (mo <= 2);
-    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
-    int64_t yoe = yy - era * 400;
-    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = era * 146097 + doe - 719468;
-    *out = (days * 86400 + h * 3600 + mi * 60 + sec - off) * 10000000 + frac;
-    return true;
-}
-
 /* The server's form: UTC `Z`, 0-7 fractional digits, trailing zeros trimmed. */
 static bool is_canonical(const char *s)
 {
@@ -229,8 +184,8 @@ static void diff_instants(struct diff *d, const char *path, json_t *want, json_t
         return;
     int64_t tw, tg;
     if (!json_is_string(want) || !json_is_string(got) ||
-        !parse_instant(json_string_value(want), &tw) ||
-        !parse_instant(json_string_value(got), &tg)) {
+        !test_parse_instant(json_string_value(want), &tw) ||
+        !test_parse_instant(json_string_value(got), &tg)) {
         diff_values(d, path, want, got);
         return;
     }
@@ -322,7 +277,8 @@ static void diff_alerts(struct diff *d, int64_t incident_id, json_t *want, json_
     {
         const char *aid = json_string_value(json_object_get(g, "alertId"));
         int64_t t = INT64_MIN;
-        if (!aid || !parse_instant(json_string_value(json_object_get(g, "creationTime")), &t)) {
+        if (!aid ||
+            !test_parse_instant(json_string_value(json_object_get(g, "creationTime")), &t)) {
             diff_set(d, "alerts[%zu]: no alertId or creationTime", i);
             return;
         }

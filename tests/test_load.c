@@ -23,60 +23,12 @@
  * Helpers
  */
 
-/*
- * Parses an ISO 8601 date-time (0-7 fractional digits, `Z` or `±hh:mm`) into 100 ns ticks since
- * 1970-01-01T00:00:00Z. Deliberately independent of src/ts.c. False when malformed.
- */
-static bool parse_instant(const char *s, int64_t *out)
-{
-    int y, mo, d, h, mi, sec, n = 0;
-    if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-        n != 19)
-        return false;
-    const char *p = s + 19;
-    int64_t frac = 0;
-    int digits = 0;
-    if (*p == '.') {
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
-            if (digits == 7)
-                return false;
-            frac = frac * 10 + (*p - '0');
-        }
-        if (digits == 0)
-            return false;
-    }
-    for (int i = digits; i < 7; i++)
-        frac *= 10;
-    int64_t off = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om, m = 0;
-        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m) != 2 || m != 5)
-            return false;
-        off = (oh * 60 + om) * 60 * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return false;
-    }
-    if (*p)
-        return false;
-    int64_t yy = y - (mo <= 2);
-    int64_t era = (yy >= 0 ? yy : yy - 399) / 400;
-    int64_t yoe = yy - era * 400;
-    int64_t doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    int64_t days = era * 146097 + doe - 719468;
-    *out = (days * 86400 + h * 3600 + mi * 60 + sec - off) * 10000000 + frac;
-    return true;
-}
-
 /* Ticks of a JSON string member holding a date-time; fails the test when it is not one. */
 static int64_t member_instant(json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
     int64_t t = 0;
-    ck_assert_msg(json_is_string(v) && parse_instant(json_string_value(v), &t),
+    ck_assert_msg(json_is_string(v) && test_parse_instant(json_string_value(v), &t),
                   "'%s' is not a date-time", key);
     return t;
 }
@@ -258,7 +210,7 @@ static void write_big_incident(const char *path, int64_t id, size_t n, struct bi
         }
         struct big_alert *e = &exp->alerts[k];
         snprintf(e->id, sizeof(e->id), "x%zu", k);
-        ck_assert(parse_instant(when, &e->creation));
+        ck_assert(test_parse_instant(when, &e->creation));
         char mdatp[41], host[64], fname[32], cmdline[96];
         snprintf(mdatp, sizeof(mdatp), "%040zx", k * 2654435761u);
         snprintf(host, sizeof(host), "host-%zu.contoso.com", k);
@@ -415,7 +367,7 @@ static void *cp_worker(void *arg)
         const char *lut = json_string_value(json_object_get(j, "lastUpdateTime"));
         if (lut) {
             snprintf(res->last_update_text, sizeof(res->last_update_text), "%s", lut);
-            res->parsed = parse_instant(lut, &res->last_update);
+            res->parsed = test_parse_instant(lut, &res->last_update);
         }
         size_t ci;
         json_t *c;

@@ -37,9 +37,9 @@ END_TEST
 
 START_TEST(test_quota_apply_rejects_and_changes_nothing)
 {
-    static const char *const bad[] = {"list",        "list=",       "list=5",     "list=5/day",
-                                      "lists=5/min", "list=-1/min", "list=x/min", "=5/min",
-                                      "list=5000000000/min", "get=0,list=5/week"};
+    static const char *const bad[] = {
+        "list",        "list=",      "list=5", "list=5/day",          "lists=5/min",
+        "list=-1/min", "list=x/min", "=5/min", "list=5000000000/min", "get=0,list=5/week"};
     for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
         struct quota_table t;
         quota_defaults(&t);
