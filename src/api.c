@@ -138,8 +138,8 @@ static bool dispatch_identity(struct app *app, struct http_request *req, struct 
 /* Authenticates an API request and checks it carries `need` (CONTRACT §7-§8). On failure the
  * response is filled (401 with WWW-Authenticate, or 403 naming the permissions) and false is
  * returned. */
-static bool authorize(struct app *app, struct http_request *req, struct http_response *resp,
-                      unsigned need, struct auth_caller *caller)
+static bool authenticate(struct app *app, struct http_request *req, struct http_response *resp,
+                         struct auth_caller *caller)
 {
     struct err_info ei;
     err_clear(&ei);
@@ -162,27 +162,58 @@ static bool authorize(struct app *app, struct http_request *req, struct http_res
              caller->delegated && caller->upn ? caller->upn
              : caller->client_id              ? caller->client_id
                                               : "-");
-    if ((caller->perms & need) != need) {
-        const char *app_perm = need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite.All"
-                                                          : "Incident.Read.All or "
-                                                            "Incident.ReadWrite.All";
-        const char *user_perm = need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite"
-                                                           : "Incident.Read or Incident.ReadWrite";
-        if (caller->delegated)
-            err_set(&ei, ERR_FORBIDDEN, -1,
-                    "the token lacks the permission this operation requires: delegated "
-                    "permission (scp) %s",
-                    user_perm);
-        else
-            err_set(&ei, ERR_FORBIDDEN, -1,
-                    "the token lacks the permission this operation requires: application "
-                    "permission (roles) %s",
-                    app_perm);
-        api_error(resp, req, &ei);
-        auth_caller_release(caller);
-        return false;
-    }
     return true;
+}
+
+static enum err ignore_doc(void *ctx, int64_t id, const char *doc, size_t len)
+{
+    UNUSED(ctx);
+    UNUSED(id);
+    UNUSED(doc);
+    UNUSED(len);
+    return ERR_OK;
+}
+
+/*
+ * Checks the caller holds `need` (CONTRACT §7: 403 naming the permissions). An incident a
+ * scoped user may not see is 404 even to a caller who also lacks the permission (issue 3:
+ * "404 on GET and PATCH, never 403"), so a 403 never tells that an incident exists.
+ */
+static bool permitted(struct app *app, const struct auth_caller *caller, unsigned need, int64_t id,
+                      struct http_request *req, struct http_response *resp)
+{
+    if ((caller->perms & need) == need)
+        return true;
+    struct err_info ei;
+    err_clear(&ei);
+    if (id && caller->restricted) {
+        struct store_scope scope = {.tenant = caller->tenant,
+                                    .restricted = true,
+                                    .groups = (const char *const *)caller->groups,
+                                    .ngroups = caller->ngroups};
+        if (store_incident_get(app->store, &scope, id, ignore_doc, NULL, &ei) == ERR_NOT_FOUND) {
+            api_error(resp, req, &ei);
+            return false;
+        }
+        err_clear(&ei);
+    }
+    const char *app_perm = need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite.All"
+                                                      : "Incident.Read.All or "
+                                                        "Incident.ReadWrite.All";
+    const char *user_perm =
+        need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite" : "Incident.Read or Incident.ReadWrite";
+    if (caller->delegated)
+        err_set(&ei, ERR_FORBIDDEN, -1,
+                "the token lacks the permission this operation requires: delegated "
+                "permission (scp) %s",
+                user_perm);
+    else
+        err_set(&ei, ERR_FORBIDDEN, -1,
+                "the token lacks the permission this operation requires: application "
+                "permission (roles) %s",
+                app_perm);
+    api_error(resp, req, &ei);
+    return false;
 }
 
 /* Seconds for a header, rounded up so a client that waits that long is never early. */
@@ -281,13 +312,12 @@ void http_dispatch(struct app *app, struct http_request *req, struct http_respon
         }
         return;
     }
-    if (!authorize(app, req, resp, need, &caller))
+    /* Every authenticated call counts against its quota (a refused one too), so every answer
+     * to it carries the RateLimit headers. */
+    if (!authenticate(app, req, resp, &caller))
         return;
-    if (!take_quota(app, &caller,
-                    id == 0 ? QUOTA_LIST
-                    : patch ? QUOTA_UPDATE
-                            : QUOTA_GET,
-                    req, resp)) {
+    enum quota_method m = id == 0 ? QUOTA_LIST : patch ? QUOTA_UPDATE : QUOTA_GET;
+    if (!take_quota(app, &caller, m, req, resp) || !permitted(app, &caller, need, id, req, resp)) {
         auth_caller_release(&caller);
         return;
     }

@@ -608,8 +608,7 @@ enum err auth_client_credentials(struct auth *a, const char *tenant, const char 
         return err_set(ei, ERR_UNAUTHORIZED, -1,
                        "AADSTS7000215: Invalid client secret provided. Ensure the secret being "
                        "sent in the request is the client secret value, not the client secret "
-                       "ID, for a secret added to app '%.40s'.",
-                       client_id);
+                       "ID.");
     }
     if (!auth_audience_ok(a, resource)) {
         store_app_release(&app);

@@ -124,10 +124,40 @@ int cmd_token(int argc, char **argv)
         cli_error("token", "--scope is required with --user (e.g. \"Incident.Read\")");
         return EX_USAGE_;
     }
+    if (o.scope) {
+        /* A token the server would refuse is no use: only scopes it knows (CONTRACT §1). */
+        static const char *const known[] = {"Incident.Read", "Incident.ReadWrite",
+                                            "Alert.ReadWrite"};
+        char copy[256];
+        snprintf(copy, sizeof(copy), "%s", o.scope);
+        for (char *tok = copy, *next; tok && *tok; tok = next) {
+            next = strchr(tok, ' ');
+            if (next)
+                *next++ = '\0';
+            if (!*tok)
+                continue;
+            bool ok = false;
+            for (size_t k = 0; k < ARRAY_SIZE(known); k++)
+                ok |= strcmp(tok, known[k]) == 0;
+            if (!ok) {
+                cli_error("--scope",
+                          "unknown scope '%s' (expected Incident.Read, Incident.ReadWrite or "
+                          "Alert.ReadWrite)",
+                          tok);
+                return EX_USAGE_;
+            }
+        }
+    }
     struct config cfg;
     struct store *st = NULL;
     struct auth *a = NULL;
     rc = open_auth(&o, &cfg, &st, &a);
+    if (!rc && o.resource && !auth_audience_ok(a, o.resource)) {
+        cli_error("--resource",
+                  "'%s' is not an accepted audience (see 'audiences' in docs/config.md)",
+                  o.resource);
+        rc = EX_USAGE_;
+    }
     if (!rc) {
         const char *resource = o.resource ? o.resource : "https://api.security.microsoft.com";
         struct err_info ei;

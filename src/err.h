@@ -35,7 +35,7 @@ enum err {
 struct err_info {
     enum err code;
     int offset;
-    char msg[160];
+    char msg[256];
 };
 
 /* Short English name of a code ("not found"); static storage. */

@@ -2223,6 +2223,55 @@ static size_t visible_ids(unsigned m, int64_t *out)
     return n;
 }
 
+/* A hidden incident is 404 even to a scoped user who also lacks the write permission: a 403
+ * would tell them it exists (issue 3: "404 on GET and PATCH, never 403"). A visible one is
+ * the 403 naming the scp. Refused calls still count against the quota, so they carry the
+ * RateLimit headers. */
+START_TEST(test_auth_hidden_incident_404_before_403)
+{
+    import_scoped();
+    user_create(TEST_TENANT, "g1.reader@contoso.com", "G1", NULL);
+    char *tok = user_token(TEST_TENANT, "g1.reader@contoso.com", "Incident.Read");
+    ck_assert_int_eq(status_as(tok, "PATCH", "/api/incidents/1", "{\"comment\":\"x\"}"), 404);
+    expect_403(tok, "PATCH", "/api/incidents/3", "Incident.ReadWrite", "Incident.ReadWrite.All");
+    char auth[4200];
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", tok);
+    const char *const h[] = {auth, NULL};
+    struct test_resp r;
+    ck_assert(test_http(&srv, "PATCH", "/api/incidents/3", "application/json", "{}", h, &r));
+    ck_assert_int_eq(r.status, 403);
+    char v[32];
+    ck_assert(test_resp_header(&r, "RateLimit-Limit", v, sizeof(v)));
+    ck_assert(test_resp_header(&r, "RateLimit-Remaining", v, sizeof(v)));
+    test_resp_free(&r);
+    free(tok);
+}
+END_TEST
+
+/* `incidentd token` refuses to mint what the server would refuse. */
+START_TEST(test_auth_cli_token_rejects_unknown_scope_and_resource)
+{
+    user_create(TEST_TENANT, "s@contoso.com", NULL, NULL);
+    const char *a[] = {"token",  "--db",          srv.db,    "--tenant", TEST_TENANT,
+                       "--user", "s@contoso.com", "--scope", "bogus",    NULL};
+    char *err = NULL;
+    ck_assert_int_eq(test_run_cli(a, NULL, &err), 64);
+    ck_assert(strstr(err, "unknown scope 'bogus'"));
+    free(err);
+    const char *b[] = {"token",
+                       "--db",
+                       srv.db,
+                       "--client-id",
+                       srv.client_id,
+                       "--resource",
+                       "https://graph.microsoft.com",
+                       NULL};
+    ck_assert_int_eq(test_run_cli(b, NULL, &err), 64);
+    ck_assert(strstr(err, "not an accepted audience"));
+    free(err);
+}
+END_TEST
+
 START_TEST(test_auth_delegated_scoping_paging)
 {
     import_scoped();
@@ -3023,6 +3072,8 @@ Suite *auth_suite(void)
     suite_add_tcase(s, ten);
 
     TCase *sc = tcase_create("scope");
+    tcase_add_test(sc, test_auth_hidden_incident_404_before_403);
+    tcase_add_test(sc, test_auth_cli_token_rejects_unknown_scope_and_resource);
     tcase_add_unchecked_fixture(sc, template_ensure, template_none);
     tcase_add_checked_fixture(sc, server_setup, server_teardown);
     tcase_set_timeout(sc, 60);
