@@ -21,7 +21,9 @@ fi
 # A copy, so PATCH runs never change the data other runs measure.
 cp "$db" "$work/run.db"
 rm -f "$work/run.db-wal" "$work/run.db-shm" "$work/run.db.key"
-client_id=$("$bin" app create --db "$work/run.db" --name bench --role Incident.ReadWrite.All |
+# Throughput, not throttling, is measured: the benchmark's application has no quota.
+client_id=$("$bin" app create --db "$work/run.db" --name bench --role Incident.ReadWrite.All \
+    --quota list=0,get=0,update=0 |
     sed 's/.*"client_id":"\([^"]*\)".*/\1/')
 token=$("$bin" token --db "$work/run.db" --client-id "$client_id")
 export BENCH_TOKEN="$token"
@@ -73,7 +75,12 @@ run() { # name url [script]
     p99=$(echo "$out" | awk '$1=="99%" {print $2}')
     errs=$(echo "$out" | awk '/Non-2xx/ {print $5}')
     printf '| %s | %s | %s | %s | %s |\n' "$1" "$rps" "$p50" "$p99" "${errs:-0}"
+    if [ -n "$errs" ] && [ "$errs" != 0 ]; then
+        echo "bench: $1 answered $errs requests with an error status; results are void" >&2
+        failed=1
+    fi
 }
+failed=0
 
 echo "| what | req/s | p50 | p99 | non-2xx |"
 echo "|---|---:|---:|---:|---:|"
@@ -88,3 +95,4 @@ rss=$(awk '/VmRSS/ {print $2, $3}' "/proc/$spid/status")
 hwm=$(awk '/VmHWM/ {print $2, $3}' "/proc/$spid/status")
 echo
 echo "incidentd RSS after the runs: $rss (peak $hwm)"
+exit $failed

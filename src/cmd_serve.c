@@ -8,6 +8,7 @@
 #include "store.h"
 #include <getopt.h>
 #include <signal.h>
+#include <unistd.h>
 
 static const char serve_usage[] =
     "usage: incidentd serve --db PATH [--listen HOST:PORT] [--config FILE] [--public-url URL]\n"
@@ -110,6 +111,10 @@ int cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (cfg.threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.threads = n < 1 ? 1 : n > 64 ? 64 : (int)n;
+    }
     struct store_options so;
     store_options_init(&so, cfg.db);
     so.sync = (enum store_sync)cfg.db_sync;

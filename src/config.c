@@ -38,7 +38,9 @@ static const struct config_def defs[] = {
      "base of each incident's incidentUri"},
     {"tenant", CFG_STRING, OFF(tenant), "00000000-0000-0000-0000-000000000000", 0, 0, NULL,
      "default tenant id"},
-    {"threads", CFG_INT, OFF(threads), "4", 1, 256, NULL, "HTTP worker threads"},
+    {"threads", CFG_INT, OFF(threads), "0", 0, 256, NULL,
+     "HTTP worker threads; 0 = one per CPU (measured best: more threads than cores only add "
+     "tail latency, docs/benchmarks.md)"},
     {"max_connections", CFG_INT, OFF(max_connections), "1024", 1, 65536, NULL,
      "concurrent client connections; more are refused"},
     {"max_header_bytes", CFG_INT, OFF(max_header_bytes), "16384", 1024, 1048576, NULL,
