@@ -147,6 +147,10 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
         if (sq_connect(o, true, &st->readers[i], ei))
             goto fail;
         sqlite3_exec(st->readers[i], "PRAGMA query_only=1", NULL, NULL, NULL);
+        /* Reads map the file instead of copying pages through each connection's cache:
+         * a list page is ~100 documents in overflow pages (measured: filtered page 2,185
+         * req/s, p99 61 ms, against 1,770 req/s, p99 80 ms without, same machine state). */
+        sqlite3_exec(st->readers[i], "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
         st->nreaders++;
         st->free_readers[st->nfree++] = st->readers[i];
     }
