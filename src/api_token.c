@@ -31,10 +31,15 @@ static void token_error(struct http_response *resp, const struct http_request *r
         code = strtol(description + 6, NULL, 10);
     char now[TS_FORMAT_MAX];
     ts_format(ts_now(), now);
-    json_t *j = json_pack("{sssss[i]ssssss}", "error", error, "error_description", description,
+    char safe[512];
+    snprintf(safe, sizeof(safe), "%s", description);
+    utf8_sanitize(safe);
+    json_t *j = json_pack("{sssss[i]ssssss}", "error", error, "error_description", safe,
                           "error_codes", (int)code, "timestamp", now, "trace_id", req->request_id,
                           "correlation_id", req->request_id);
-    char *s = json_dumps(j, JSON_COMPACT);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (!s)
+        BUG("cannot serialise a token error");
     buf_puts(&resp->body, s);
     free(s);
     json_decref(j);
@@ -103,7 +108,7 @@ static bool basic_credentials(const char *h, char **id, char **secret)
         OPENSSL_cleanse(form, idl + sl + 1);
         free(form);
         if (text)
-            OPENSSL_cleanse(text, strlen(text));
+            OPENSSL_cleanse(text, idl + sl + 1 + idl + sl + 3);
         free(text);
         free(p);
     }
@@ -251,7 +256,7 @@ done_basic:
     free(basic_secret);
 done:
     if (text)
-        OPENSSL_cleanse(text, strlen(text));
+        OPENSSL_cleanse(text, req->body.len * 2 + 2); /* http_form_parse's allocation */
     free(text);
     free(p);
 }

@@ -61,7 +61,46 @@ enum err err_set(struct err_info *ei, enum err code, int offset, const char *fmt
     va_start(ap, fmt);
     vsnprintf(ei->msg, sizeof(ei->msg), fmt, ap);
     va_end(ap);
+    utf8_sanitize(ei->msg);
     return code;
+}
+
+void utf8_sanitize(char *s)
+{
+    /* Messages quote client text with "%.40s"-style precisions, which can cut a character in
+     * half; error bodies must still be UTF-8 (CONTRACT §2), so any byte that does not start a
+     * complete, valid sequence becomes '?'. */
+    unsigned char *p = (unsigned char *)s;
+    while (*p) {
+        size_t n = 0;
+        uint32_t cp = 0;
+        if (*p < 0x80) {
+            p++;
+            continue;
+        } else if (*p >= 0xC2 && *p <= 0xDF) {
+            n = 1;
+            cp = *p & 0x1F;
+        } else if (*p >= 0xE0 && *p <= 0xEF) {
+            n = 2;
+            cp = *p & 0x0F;
+        } else if (*p >= 0xF0 && *p <= 0xF4) {
+            n = 3;
+            cp = *p & 0x07;
+        }
+        bool ok = n > 0;
+        for (size_t k = 1; ok && k <= n; k++) {
+            ok = (p[k] & 0xC0) == 0x80;
+            cp = (cp << 6) | (p[k] & 0x3F);
+        }
+        if (ok && ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+                   (cp >= 0xD800 && cp <= 0xDFFF)))
+            ok = false;
+        if (ok) {
+            p += n + 1;
+        } else {
+            *p++ = '?';
+        }
+    }
 }
 
 void err_clear(struct err_info *ei)

@@ -55,6 +55,10 @@ const char *err_api_code(enum err code);
 ATTR_PRINTF(4, 5)
 enum err err_set(struct err_info *ei, enum err code, int offset, const char *fmt, ...);
 
+/* Replaces, in place, every byte of s that does not begin a complete, valid UTF-8 sequence with
+ * '?' (err_set applies it to every message). */
+void utf8_sanitize(char *s);
+
 /* Resets an info to "no error". */
 void err_clear(struct err_info *ei);
 

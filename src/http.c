@@ -150,7 +150,7 @@ enum err http_form_parse(const char *qs, size_t qlen, struct odata_param **param
 {
     size_t bad;
     /* Each parameter's key and value are decoded into the text buffer, NUL-separated. */
-    char *text = xmalloc(qlen * 2 + 2);
+    char *text = xcalloc(1, qlen * 2 + 2); /* zeroed: callers may read it as a string */
     size_t cap = 4, n = 0;
     struct odata_param *params = xmalloc(cap * sizeof(*params));
     *params_out = params;

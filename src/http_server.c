@@ -23,6 +23,14 @@ struct http_server {
     struct app *app;
     int port;
     atomic_int inflight;
+    atomic_int connections;
+};
+
+/* Per connection: the request being read, so a request libmicrohttpd abandons without a
+ * completion callback (e.g. when its memory pool overflows on a huge query string) is still
+ * freed when the connection closes. */
+struct conn_slot {
+    struct conn_req *pending;
 };
 
 struct conn_req {
@@ -62,13 +70,61 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
     r->req.body.max = (size_t)srv->app->cfg->max_body_bytes;
     http_request_id_new(r->req.request_id);
     atomic_fetch_add(&srv->inflight, 1);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_slot *slot = ci ? ci->socket_context : NULL;
+    if (slot)
+        slot->pending = r;
     return r;
+}
+
+static void free_req(struct http_server *srv, struct conn_req *r)
+{
+    http_request_release(&r->req);
+    free(r->target);
+    free(r);
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+/* Counts connections (our own limit, see on_accept) and frees an abandoned request. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    UNUSED(c);
+    struct http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = xcalloc(1, sizeof(struct conn_slot));
+        return;
+    }
+    struct conn_slot *slot = *socket_context;
+    if (slot && slot->pending)
+        free_req(srv, slot->pending);
+    free(slot);
+    *socket_context = NULL;
+    atomic_fetch_sub(&srv->connections, 1);
+}
+
+/*
+ * Our connection limit. libmicrohttpd 0.9.75 with epoll and a thread pool stalls every
+ * worker for the whole idle timeout once its own connection limit is reached (found by load
+ * testing at max_connections), so its limit is set above ours and connections beyond ours
+ * are refused here, at accept time.
+ */
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    UNUSED(addr);
+    UNUSED(addrlen);
+    struct http_server *srv = cls;
+    if (atomic_fetch_add(&srv->connections, 1) >= srv->app->cfg->max_connections) {
+        atomic_fetch_sub(&srv->connections, 1);
+        return MHD_NO;
+    }
+    return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    UNUSED(c);
     struct http_server *srv = cls;
     struct conn_req *r = *con_cls;
     if (!r)
@@ -83,19 +139,22 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         size_t plen = q ? (size_t)(q - r->target) : r->target_len;
         char path[256];
         log_escape(path, sizeof(path), r->target, plen);
-        char caller[128];
+        char caller[128], method[48];
         log_escape(caller, sizeof(caller), r->req.caller, strlen(r->req.caller));
+        log_escape(method, sizeof(method), r->method, strlen(r->method));
         log_info("access method=%s path=\"%s\" query=%s status=%d bytes=%zu ms=%.2f "
                  "caller=\"%s\" request_id=%s%s",
-                 r->method[0] ? r->method : "-", path, q ? "yes" : "no", r->status, r->bytes, ms,
+                 method[0] ? method : "-", path, q ? "yes" : "no", r->status, r->bytes, ms,
                  caller[0] ? caller : "-", r->req.request_id,
                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
     }
-    http_request_release(&r->req);
-    free(r->target);
-    free(r);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_slot *slot = ci ? ci->socket_context : NULL;
+    if (slot && slot->pending == r)
+        slot->pending = NULL;
+    free_req(srv, r);
     *con_cls = NULL;
-    atomic_fetch_sub(&srv->inflight, 1);
 }
 
 const char *http_choose_encoding(const char *ae)
@@ -340,6 +399,7 @@ enum err http_server_start(struct app *app, struct http_server **out, struct err
     struct http_server *srv = xcalloc(1, sizeof(*srv));
     srv->app = app;
     atomic_init(&srv->inflight, 0);
+    atomic_init(&srv->connections, 0);
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
@@ -352,12 +412,14 @@ enum err http_server_start(struct app *app, struct http_server **out, struct err
     size_t pool = (size_t)cfg->max_header_bytes * 2 + 128 * 1024;
     /* The logger goes first so that no message reaches libmicrohttpd's own stderr logger. */
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, conn_log, NULL,
+        flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, conn_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->idle_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        (unsigned)cfg->threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections + 64u + 4u * (unsigned)cfg->threads,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
     if (!srv->daemon) {
         free(srv);
         return err_set(ei, ERR_IO, -1, "cannot listen on %s: %s", cfg->listen,

@@ -242,6 +242,15 @@ enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, s
     if (parse_time_value(lt, "lastUpdateTime", &t, ei))
         goto fail;
     out->last_update_time = t;
+    /* lastUpdateTime orders every poll and seeds the store's clock (storage.md): a time far
+     * in the future would make every later change look older than it. A day of slack covers
+     * clock differences between the exporting service and this host. */
+    if (out->last_update_time > ts_now() + 86400 * TS_TICKS_PER_SEC ||
+        out->created_time > ts_now() + 86400 * TS_TICKS_PER_SEC) {
+        err_set(ei, ERR_INVALID, -1, "%s: more than a day in the future",
+                out->created_time > out->last_update_time ? "createdTime" : "lastUpdateTime");
+        goto fail;
+    }
 
     ENUM_FIELD("status", status_parse(es, el, &out->status),
                "Active, InProgress, Resolved, Redirected");
@@ -254,6 +263,24 @@ enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, s
                                    &out->determination),
                "a determination of CONTRACT §6");
 
+    /* Imported data obeys the rules PATCH enforces, or later PATCHes would fail on it. */
+    if (!determination_allowed(out->classification, out->determination)) {
+        err_set(ei, ERR_INVALID, -1,
+                "determination '%s' is not valid with classification '%s' (CONTRACT §6)",
+                determination_name(out->determination), classification_name(out->classification));
+        goto fail;
+    }
+    if ((out->status == STATUS_REDIRECTED) != (out->redirect_id != 0)) {
+        err_set(ei, ERR_INVALID, -1,
+                "redirectIncidentId must be set exactly when status is Redirected");
+        goto fail;
+    }
+    if (out->assigned_to &&
+        utf8_chars(out->assigned_to, strlen(out->assigned_to)) > INCIDENT_MAX_ASSIGNED_TO) {
+        err_set(ei, ERR_INVALID, -1, "assignedTo: longer than %d characters",
+                INCIDENT_MAX_ASSIGNED_TO);
+        goto fail;
+    }
     json_t *tags = json_object_get(src, "tags");
     out->tags = json_array();
     if (tags && !json_is_null(tags)) {
@@ -267,6 +294,12 @@ enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, s
         {
             if (!json_is_string(tv)) {
                 err_set(ei, ERR_INVALID, -1, "tags[%zu]: expected a string", i);
+                goto fail;
+            }
+            if (i >= INCIDENT_MAX_TAGS ||
+                utf8_chars(json_string_value(tv), json_string_length(tv)) > INCIDENT_MAX_TAG) {
+                err_set(ei, ERR_INVALID, -1, "tags: at most %d tags of at most %d characters",
+                        INCIDENT_MAX_TAGS, INCIDENT_MAX_TAG);
                 goto fail;
             }
             json_array_append(out->tags, tv);

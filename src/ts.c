@@ -148,7 +148,14 @@ enum err ts_parse(const char *s, size_t len, unsigned flags, int64_t *out, struc
 
     int64_t days = days_from_civil(year, mon, day);
     int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - offset_min * 60;
-    *out = secs * TS_TICKS_PER_SEC + frac;
+    int64_t t = secs * TS_TICKS_PER_SEC + frac;
+    /* An offset can move a valid local time out of years 1-9999 in UTC, which could not be
+     * written back (CONTRACT §2: every timestamp written parses back to the same instant). */
+    if (t < TS_MIN_TICKS || t > TS_MAX_TICKS) {
+        i = 0;
+        return err_set(ei, ERR_INVALID, 0, "date-time out of range (years 0001-9999 in UTC)");
+    }
+    *out = t;
     return ERR_OK;
 }
 

@@ -11,6 +11,10 @@
 #include "err.h"
 
 #define TS_TICKS_PER_SEC 10000000LL
+/* 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.9999999Z: the range ts_parse accepts and
+ * ts_format writes. */
+#define TS_MIN_TICKS (-621355968000000000LL)
+#define TS_MAX_TICKS (2534023007999999999LL)
 /* "YYYY-MM-DDTHH:MM:SS.fffffffZ" plus NUL. */
 #define TS_FORMAT_MAX 29
 

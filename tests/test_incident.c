@@ -130,6 +130,20 @@ START_TEST(test_incident_import_rejects)
     import_fails("{\"incidentId\":1,\"createdTime\":\"2021-01-01T00:00:00\","
                  "\"lastUpdateTime\":\"2021-01-01T00:00:00Z\"}",
                  "createdTime");
+    /* Rules PATCH enforces hold for imported data too, or a later PATCH would fail on it. */
+    snprintf(buf, sizeof(buf),
+             "{\"incidentId\":1,%s,\"classification\":\"Unknown\","
+             "\"determination\":\"Malware\"}",
+             t);
+    import_fails(buf, "not valid with classification");
+    snprintf(buf, sizeof(buf), "{\"incidentId\":1,%s,\"status\":\"Redirected\"}", t);
+    import_fails(buf, "redirectIncidentId");
+    import_fails("{\"incidentId\":1,\"createdTime\":\"2021-01-01T00:00:00Z\","
+                 "\"lastUpdateTime\":\"9999-01-01T00:00:00Z\"}",
+                 "in the future");
+    import_fails("{\"incidentId\":1,\"createdTime\":\"0001-01-01T00:00:00+01:00\","
+                 "\"lastUpdateTime\":\"2021-01-01T00:00:00Z\"}",
+                 "out of range");
 }
 END_TEST
 

@@ -50,6 +50,11 @@ START_TEST(test_ts_parse_rejects)
     parse_err("2020-09-06T14:46:57Zx", 0);
     parse_err("2020-09-06T14:46:57+2:00", 0);
     parse_err("'2020-09-06T14:46:57Z'", 0);
+    /* Offsets that leave years 0001-9999 once converted to UTC. */
+    parse_err("9999-12-31T23:59:59-01:00", 0);
+    parse_err("0001-01-01T00:00:00+01:00", 0);
+    ck_assert_int_eq(parse_ok("9999-12-31T23:59:59.9999999Z"), TS_MAX_TICKS);
+    ck_assert_int_eq(parse_ok("0001-01-01T00:00:00Z"), TS_MIN_TICKS);
     parse_err("", 0);
     int64_t t;
     ck_assert_int_eq(ts_parse("2020-09-06T14:46:57.123456789Z", 30, TS_LENIENT_FRACTION, &t, NULL),
