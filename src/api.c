@@ -18,6 +18,9 @@ void api_error(struct http_response *resp, const struct http_request *req,
     buf_appendf(&resp->body, "{\"error\":{\"code\":\"%s\",\"message\":", err_api_code(code));
     buf_json_string(&resp->body, msg, strlen(msg));
     buf_appendf(&resp->body, ",\"target\":\"%s\"}}", req->request_id);
+    /* The database was held by another process (an import) past the busy timeout. */
+    if (code == ERR_UNAVAILABLE)
+        http_response_header(resp, "Retry-After", "1");
 }
 
 static bool url_safe(const char *s)

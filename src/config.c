@@ -150,12 +150,47 @@ void config_release(struct config *c)
     }
 }
 
+/* Values that end up inside JSON strings and URLs (incidentUri, issuer, links) are limited
+ * to characters that need no escaping there, so no setting can break a response. */
+static bool url_text(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"\\<>{}|^`", ch))
+            return false;
+    }
+    return true;
+}
+
+static bool tenant_text(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-._", *s))
+            return false;
+    return true;
+}
+
 enum err config_set(struct config *c, const char *key, const char *value, const char *source,
                     struct err_info *ei)
 {
     const struct config_def *d = find_def(key);
     if (!d)
         return err_set(ei, ERR_INVALID, -1, "%s: unknown setting '%s'", source, key);
+    if (!strcmp(key, "tenant") && value && !tenant_text(value))
+        return err_set(ei, ERR_INVALID, -1,
+                       "%s: 'tenant' must be 1-64 letters, digits, '-', '.' or '_' (a GUID or "
+                       "a domain)",
+                       source);
+    if ((!strcmp(key, "portal_url") || !strcmp(key, "token_issuer") ||
+         !strcmp(key, "public_url")) &&
+        value &&
+        (!url_text(value) || (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))))
+        return err_set(ei, ERR_INVALID, -1,
+                       "%s: '%s' must be an http(s) URL without spaces, quotes or backslashes",
+                       source, key);
     return set_value(c, d, value, source, ei);
 }
 

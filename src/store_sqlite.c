@@ -641,7 +641,8 @@ done:
 
 static enum err import_one(struct sqlite_store *st, const char *tenant, const struct incident *inc,
                            sqlite3_stmt *owner, sqlite3_stmt *del, sqlite3_stmt *ins,
-                           int64_t **moved, size_t *nmoved, struct err_info *ei)
+                           const int64_t *batch_ids, size_t nbatch, int64_t **moved, size_t *nmoved,
+                           struct err_info *ei)
 {
     struct buf doc;
     buf_init(&doc, BUF_UNLIMITED);
@@ -668,6 +669,12 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
         sqlite3_bind_text(owner, 2, aid, -1, SQLITE_STATIC);
         if (sqlite3_step(owner) == SQLITE_ROW) {
             int64_t other = sqlite3_column_int64(owner, 0);
+            for (size_t k = 0; k < nbatch; k++)
+                if (batch_ids[k] == other && other != inc->id)
+                    return err_set(ei, ERR_INVALID, -1,
+                                   "alert '%.60s' appears in incidents %" PRId64 " and %" PRId64
+                                   " of the same import",
+                                   aid, other, inc->id);
             if (other != inc->id) {
                 *moved = xrealloc(*moved, (*nmoved + 1) * sizeof(**moved));
                 (*moved)[(*nmoved)++] = other;
@@ -721,11 +728,17 @@ static enum err sqlite_incident_import(struct store *base, const char *tenant,
             sqlite3_finalize(t);
         }
     }
+    /* An alert already owned by an incident earlier in this batch is a conflict in the input,
+     * not a move from an older export. */
+    int64_t *batch_ids = xcalloc(n ? n : 1, sizeof(*batch_ids));
+    for (size_t i = 0; i < n; i++)
+        batch_ids[i] = incs[i]->id;
     for (size_t i = 0; !e && i < n; i++) {
-        e = import_one(st, tenant, incs[i], owner, del, ins, &moved, &nmoved, ei);
+        e = import_one(st, tenant, incs[i], owner, del, ins, batch_ids, i, &moved, &nmoved, ei);
         if (incs[i]->last_update_time > max_time)
             max_time = incs[i]->last_update_time;
     }
+    free(batch_ids);
     for (size_t i = 0; !e && i < nmoved; i++)
         e = fixup_moved_alerts(st->writer, tenant, moved[i], ei);
     sqlite3_finalize(owner);
