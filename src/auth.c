@@ -823,6 +823,18 @@ static enum err authenticate(struct auth *a, const char *authorization, int64_t 
         return err_set(ei, ERR_UNAUTHORIZED, -1, "invalid token: %s", vei.msg);
     }
     *exp_s = jp.exp_s;
+    /* An issuer speaks for one tenant: Entra's issuers (https://sts.windows.net/<tid>/,
+     * https://login.microsoftonline.com/<tid>/v2.0) and ours (<base>/<tid>/v2.0) carry the
+     * tenant in the URL, so a token whose tid is not its issuer's tenant is refused, even when
+     * that other tenant exists here. */
+    char seg[80];
+    snprintf(seg, sizeof(seg), "/%s/", jp.tid);
+    char iss_slash[600];
+    snprintf(iss_slash, sizeof(iss_slash), "%s/", jp.iss);
+    if (strlen(jp.tid) > 64 || !strstr(iss_slash, seg)) {
+        jwt_principal_release(&jp);
+        return err_set(ei, ERR_UNAUTHORIZED, -1, "invalid token: tenant does not match issuer");
+    }
     bool known = false;
     if (store_tenant_exists(a->store, jp.tid, &known, ei) || !known) {
         jwt_principal_release(&jp);

@@ -30,19 +30,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TENANT_A   "aaaaaaaa-0000-4000-8000-00000000000a"
-#define TENANT_B   "bbbbbbbb-0000-4000-8000-00000000000b"
-#define TENANT_UNK "12345678-1234-4234-8234-123456789abc"
-#define OWN_ISS    "https://login.incidentd.local/" TEST_TENANT "/v2.0"
-#define ISS_X      "https://sts.windows.net/" TEST_TENANT "/" /* trusts key X and the EC key */
-#define ISS_Y      "https://idp.example.test/other/v2.0"      /* trusts key Y */
-#define EC_KID     "ext-ec-p256"
-#define AUD        "https://api.security.microsoft.com"
-#define AUD_MTP    "https://security.microsoft.com/mtp"
-#define AUD_GUID   "8ee8fdad-f234-4243-8f3b-15c294843740"
-#define EXT_APPID  "5b0c6a1e-9d7f-4c2b-8e3a-1f2d3c4b5a69"
-#define FORM       "application/x-www-form-urlencoded"
-#define SCOPE_API  "https%3A%2F%2Fapi.security.microsoft.com%2F.default"
+#define TENANT_A           "aaaaaaaa-0000-4000-8000-00000000000a"
+#define TENANT_B           "bbbbbbbb-0000-4000-8000-00000000000b"
+#define TENANT_UNK         "12345678-1234-4234-8234-123456789abc"
+#define TENANT_OTHER_KNOWN "22222222-2222-4222-8222-222222222222"
+#define ISS_UNK            "https://sts.windows.net/" TENANT_UNK "/" /* trusts key X too */
+#define OWN_ISS            "https://login.incidentd.local/" TEST_TENANT "/v2.0"
+#define ISS_X              "https://sts.windows.net/" TEST_TENANT "/" /* trusts key X and the EC key */
+#define ISS_Y              "https://idp.example.test/" TEST_TENANT "/v2.0" /* trusts key Y */
+#define EC_KID             "ext-ec-p256"
+#define AUD                "https://api.security.microsoft.com"
+#define AUD_MTP            "https://security.microsoft.com/mtp"
+#define AUD_GUID           "8ee8fdad-f234-4243-8f3b-15c294843740"
+#define EXT_APPID          "5b0c6a1e-9d7f-4c2b-8e3a-1f2d3c4b5a69"
+#define FORM               "application/x-www-form-urlencoded"
+#define SCOPE_API          "https%3A%2F%2Fapi.security.microsoft.com%2F.default"
 
 static struct test_server srv; /* this test's server */
 
@@ -603,8 +605,8 @@ static void ext_keys_setup(void)
     write_jwks(jx, json_pack("[o,o]", jwk_of(kx.public_pem, kx.kid), jwk_of(ec_pub, EC_KID)));
     write_jwks(jy, json_pack("[o]", jwk_of(ky.public_pem, ky.kid)));
     free(ec_pub);
-    char *text =
-        xasprintf("# external issuers for the auth tests\n%s %s\n%s %s\n", ISS_X, jx, ISS_Y, jy);
+    char *text = xasprintf("# external issuers for the auth tests\n%s %s\n%s %s\n%s %s\n", ISS_X,
+                           jx, ISS_Y, jy, ISS_UNK, jx);
     ck_assert(test_write_file(trusted, text));
     free(text);
     ext_conf = xasprintf("%s/incidentd.conf", ext_dir);
@@ -1273,6 +1275,16 @@ END_TEST
 START_TEST(test_auth_unknown_tenant_401)
 {
     struct ext_tok t = ext_defaults();
+    /* An issuer speaks for one tenant: X's issuer cannot vouch for another tenant, known or
+     * not. */
+    char oid[64], osecret[64];
+    static const char *const oroles[] = {"Incident.Read.All", NULL};
+    app_create(TENANT_OTHER_KNOWN, "other tenant", oroles, oid, osecret);
+    t.tid = TENANT_OTHER_KNOWN;
+    char *foreign = ext_token(&t);
+    expect_bad_token(foreign);
+    free(foreign);
+    t.iss = ISS_UNK;
     t.tid = TENANT_UNK;
     char *tok = ext_token(&t);
     expect_bad_token(tok);
@@ -1285,6 +1297,12 @@ START_TEST(test_auth_unknown_tenant_401)
     expect_good_token(tok);
     free(tok);
     t.tid = "";
+    tok = ext_token(&t);
+    expect_bad_token(tok);
+    free(tok);
+    /* Known now, but still not X's tenant. */
+    t.iss = ISS_X;
+    t.tid = TENANT_UNK;
     tok = ext_token(&t);
     expect_bad_token(tok);
     free(tok);
