@@ -49,6 +49,29 @@ int cli_ensure_parent_dir(const char *path);
 
 struct store;
 
+/* Options of the database subcommands (app, user, token, keys); strings borrowed from argv. */
+struct cli_opts {
+    const char *db, *tenant, *config, *name, *client_id, *upn, *quota, *scope, *resource;
+    const char *roles[8];
+    size_t nroles;
+    const char *groups[64];
+    size_t ngroups;
+};
+
+/*
+ * Parses argv (argv[0] names the command for messages) into o. `accepted` lists the option
+ * letters this command takes: d db, t tenant, c config, n name, r role, i client-id,
+ * u upn/user, g device-group, q quota, s scope, R resource; others are usage errors.
+ * Returns 0, -1 after printing --help, or a sysexits code after printing the error.
+ */
+int cli_parse(int argc, char **argv, const char *usage, const char *accepted, struct cli_opts *o);
+
+/*
+ * Checks argv[1] is one of `actions` (NULL-terminated) for commands of the form
+ * `incidentd app create …`. Returns 0, -1 after printing usage for --help, or EX_USAGE_.
+ */
+int cli_action(int argc, char **argv, const char *usage, const char *const *actions);
+
 /*
  * The common start of every command that works on a database: settings (defaults, --config
  * file, environment), then --db and --tenant when given (NULL: keep the setting), a check that

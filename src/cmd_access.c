@@ -10,7 +10,6 @@
 #include "store.h"
 #include "ts.h"
 #include "xmalloc.h"
-#include <getopt.h>
 #include <jansson.h>
 
 static const char app_usage[] =
@@ -39,93 +38,8 @@ static const char user_usage[] =
 static const char *const known_roles[] = {"Incident.Read.All", "Incident.ReadWrite.All",
                                           "Alert.ReadWrite.All"};
 
-struct access_opts {
-    const char *db, *tenant, *config, *name, *client_id, *upn, *quota;
-    const char *roles[8];
-    size_t nroles;
-    const char *groups[64];
-    size_t ngroups;
-};
-
-static int parse(int argc, char **argv, const char *usage, struct access_opts *o)
-{
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"tenant", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'},
-        {"name", required_argument, NULL, 'n'},
-        {"role", required_argument, NULL, 'r'},
-        {"client-id", required_argument, NULL, 'i'},
-        {"upn", required_argument, NULL, 'u'},
-        {"device-group", required_argument, NULL, 'g'},
-        {"quota", required_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    memset(o, 0, sizeof(*o));
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o->db = optarg;
-            break;
-        case 't':
-            o->tenant = optarg;
-            break;
-        case 'c':
-            o->config = optarg;
-            break;
-        case 'n':
-            o->name = optarg;
-            break;
-        case 'i':
-            o->client_id = optarg;
-            break;
-        case 'u':
-            o->upn = optarg;
-            break;
-        case 'q':
-            o->quota = optarg;
-            break;
-        case 'r':
-            if (o->nroles == ARRAY_SIZE(o->roles)) {
-                cli_error("--role", "too many roles");
-                return EX_USAGE_;
-            }
-            o->roles[o->nroles++] = optarg;
-            break;
-        case 'g':
-            if (o->ngroups == ARRAY_SIZE(o->groups)) {
-                cli_error("--device-group", "at most %zu device groups", ARRAY_SIZE(o->groups));
-                return EX_USAGE_;
-            }
-            if (!*optarg) {
-                cli_error("--device-group", "a device group name cannot be empty");
-                return EX_USAGE_;
-            }
-            o->groups[o->ngroups++] = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return -1;
-        default:
-            cli_error(argv[0], "invalid option '%s' (unknown, or missing its value)",
-                      argv[optind - 1]);
-            fputs(usage, stderr);
-            return EX_USAGE_;
-        }
-    }
-    if (optind < argc) {
-        cli_error(argv[0], "unexpected argument '%s'", argv[optind]);
-        return EX_USAGE_;
-    }
-    return 0;
-}
-
 /* Loads config, applies --db/--tenant and opens the store. */
-static int open_for(struct access_opts *o, struct config *cfg, struct store **st)
+static int open_for(struct cli_opts *o, struct config *cfg, struct store **st)
 {
     int rc = cli_open_store(cfg, o->config, o->db, o->tenant, st);
     o->tenant = cfg->tenant;
@@ -154,7 +68,7 @@ static enum err print_app(void *ctx, const struct store_app *a)
     return ERR_OK;
 }
 
-static int app_create(struct store *st, const struct access_opts *o)
+static int app_create(struct store *st, const struct cli_opts *o)
 {
     if (!o->name || !*o->name || strlen(o->name) > 256) {
         cli_error("app create", "--name NAME (1-256 characters) is required");
@@ -211,7 +125,7 @@ static int app_create(struct store *st, const struct access_opts *o)
     return 0;
 }
 
-static int app_reset(struct store *st, const struct access_opts *o)
+static int app_reset(struct store *st, const struct cli_opts *o)
 {
     if (!o->client_id) {
         cli_error("app reset-secret", "--client-id ID is required");
@@ -242,20 +156,19 @@ static int app_reset(struct store *st, const struct access_opts *o)
 
 int cmd_app(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(app_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EX_USAGE_ : 0;
-    }
-    const char *action = argv[1];
-    struct access_opts o;
-    int rc = parse(argc - 1, argv + 1, app_usage, &o);
+    static const char *const actions[] = {"create", "list", "delete", "reset-secret", NULL};
+    int rc = cli_action(argc, argv, app_usage, actions);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "delete") &&
-        strcmp(action, "reset-secret")) {
-        cli_error("app", "unknown action '%s' (create, list, delete, reset-secret)", action);
-        return EX_USAGE_;
-    }
+    const char *action = argv[1];
+    struct cli_opts o;
+    static const char *const accepted[] = {"dtcnrq", "dtc", "dtci", "dtci"};
+    size_t k = 0;
+    while (strcmp(actions[k], action))
+        k++;
+    rc = cli_parse(argc - 1, argv + 1, app_usage, accepted[k], &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     struct config cfg;
     struct store *st = NULL;
     struct err_info ei;
@@ -306,19 +219,19 @@ static enum err print_user(void *ctx, const struct store_user *u)
 
 int cmd_user(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(user_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EX_USAGE_ : 0;
-    }
-    const char *action = argv[1];
-    struct access_opts o;
-    int rc = parse(argc - 1, argv + 1, user_usage, &o);
+    static const char *const actions[] = {"create", "list", "delete", NULL};
+    int rc = cli_action(argc, argv, user_usage, actions);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (strcmp(action, "create") && strcmp(action, "list") && strcmp(action, "delete")) {
-        cli_error("user", "unknown action '%s' (create, list, delete)", action);
-        return EX_USAGE_;
-    }
+    const char *action = argv[1];
+    struct cli_opts o;
+    rc = cli_parse(argc - 1, argv + 1, user_usage,
+                   !strcmp(action, "create") ? "dtcug"
+                   : !strcmp(action, "list") ? "dtc"
+                                             : "dtcu",
+                   &o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     if (strcmp(action, "list") && (!o.upn || !*o.upn || strlen(o.upn) > 256)) {
         cli_error(action, "--upn UPN (1-256 characters) is required");
         return EX_USAGE_;

@@ -8,7 +8,6 @@
 #include "cli.h"
 #include "store.h"
 #include "ts.h"
-#include <getopt.h>
 #include <openssl/crypto.h>
 
 static const char token_usage[] =
@@ -29,73 +28,8 @@ static const char keys_usage[] =
     "valid until they expire. list prints the keys' ids, state and creation time (never the\n"
     "private keys).\n";
 
-struct token_opts {
-    const char *db, *tenant, *config, *client_id, *user, *scope, *resource;
-};
-
-static int parse(int argc, char **argv, const char *usage, struct token_opts *o)
-{
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"tenant", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'},
-        {"client-id", required_argument, NULL, 'i'},
-        {"user", required_argument, NULL, 'u'},
-        {"scope", required_argument, NULL, 's'},
-        {"resource", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    memset(o, 0, sizeof(*o));
-    int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o->db = optarg;
-            break;
-        case 't':
-            o->tenant = optarg;
-            break;
-        case 'c':
-            o->config = optarg;
-            break;
-        case 'i':
-            o->client_id = optarg;
-            break;
-        case 'u':
-            o->user = optarg;
-            break;
-        case 's':
-            o->scope = optarg;
-            break;
-        case 'r':
-            o->resource = optarg;
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return -1;
-        default:
-            cli_error(argv[0], "invalid option '%s' (unknown, or missing its value)",
-                      argv[optind - 1]);
-            fputs(usage, stderr);
-            return EX_USAGE_;
-        }
-    }
-    if (optind < argc) {
-        cli_error(argv[0], "unexpected argument '%s'", argv[optind]);
-        return EX_USAGE_;
-    }
-    if (!o->db && !o->config && !getenv("INCIDENTD_DB")) {
-        cli_error(argv[0], "--db PATH is required");
-        return EX_USAGE_;
-    }
-    return 0;
-}
-
 /* Opens config, store and auth for a command; returns 0 or a sysexits code. */
-static int open_auth(const struct token_opts *o, struct config *cfg, struct store **st,
+static int open_auth(const struct cli_opts *o, struct config *cfg, struct store **st,
                      struct auth **a)
 {
     int rc = cli_open_store(cfg, o->config, o->db, o->tenant, st);
@@ -112,15 +46,15 @@ static int open_auth(const struct token_opts *o, struct config *cfg, struct stor
 
 int cmd_token(int argc, char **argv)
 {
-    struct token_opts o;
-    int rc = parse(argc, argv, token_usage, &o);
+    struct cli_opts o;
+    int rc = cli_parse(argc, argv, token_usage, "dtciusR", &o);
     if (rc)
         return rc < 0 ? 0 : rc;
-    if (!o.client_id == !o.user) {
+    if (!o.client_id == !o.upn) {
         cli_error("token", "give either --client-id ID or --user UPN with --scope");
         return EX_USAGE_;
     }
-    if (o.user && (!o.scope || !*o.scope)) {
+    if (o.upn && (!o.scope || !*o.scope)) {
         cli_error("token", "--scope is required with --user (e.g. \"Incident.Read\")");
         return EX_USAGE_;
     }
@@ -165,7 +99,7 @@ int cmd_token(int argc, char **argv)
         char *token = NULL;
         int64_t now = ts_now() / TS_TICKS_PER_SEC;
         enum err e = o.client_id ? auth_app_token(a, o.client_id, resource, now, &token, &ei)
-                                 : auth_user_token(a, cfg.tenant, o.user, o.scope, resource, now,
+                                 : auth_user_token(a, cfg.tenant, o.upn, o.scope, resource, now,
                                                    &token, &ei);
         if (e) {
             cli_error("token", "%s", ei.msg);
@@ -197,17 +131,13 @@ static enum err print_key(void *ctx, const struct store_key *k)
 
 int cmd_keys(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        fputs(keys_usage, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EX_USAGE_ : 0;
-    }
+    static const char *const actions[] = {"rotate", "list", NULL};
+    int rc = cli_action(argc, argv, keys_usage, actions);
+    if (rc)
+        return rc < 0 ? 0 : rc;
     const char *action = argv[1];
-    if (strcmp(action, "rotate") && strcmp(action, "list")) {
-        cli_error("keys", "unknown action '%s' (rotate, list)", action);
-        return EX_USAGE_;
-    }
-    struct token_opts o;
-    int rc = parse(argc - 1, argv + 1, keys_usage, &o);
+    struct cli_opts o;
+    rc = cli_parse(argc - 1, argv + 1, keys_usage, "dtc", &o);
     if (rc)
         return rc < 0 ? 0 : rc;
     struct config cfg;

@@ -169,6 +169,31 @@ START_TEST(test_cli_unknown_option)
 }
 END_TEST
 
+/* The database subcommands share one option table; an option that belongs to another of them
+ * is refused by name, not silently ignored, and actions are checked. */
+START_TEST(test_cli_option_not_for_this_command)
+{
+    static const char *const cases[][10] = {
+        {"app", "create", "--db", "/tmp/unused.db", "--scope", "Incident.Read", NULL},
+        {"user", "list", "--db", "/tmp/unused.db", "--quota", "get=0", NULL},
+        {"token", "--db", "/tmp/unused.db", "--role", "Incident.Read.All", NULL},
+        {"keys", "rotate", "--db", "/tmp/unused.db", "--client-id", "x", NULL},
+    };
+    static const char *const named[] = {"'--scope'", "'--quota'", "'--role'", "'--client-id'"};
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *err = NULL;
+        ck_assert_int_eq(test_run_cli(cases[i], NULL, &err), 64);
+        ck_assert_msg(strstr(err, named[i]) && strstr(err, "does not apply"), "%s", err);
+        free(err);
+    }
+    const char *bad[] = {"keys", "spin", NULL};
+    char *err = NULL;
+    ck_assert_int_eq(test_run_cli(bad, NULL, &err), 64);
+    ck_assert(strstr(err, "unknown action 'spin' (rotate, list)"));
+    free(err);
+}
+END_TEST
+
 START_TEST(test_cli_bad_arguments)
 {
     /* Missing or malformed required arguments: exit 64 with an `incidentd: ` message. */
@@ -573,6 +598,7 @@ Suite *cli_suite(void)
     tcase_add_test(tc, test_cli_unknown_command);
     tcase_add_test(tc, test_cli_unknown_option);
     tcase_add_test(tc, test_cli_bad_arguments);
+    tcase_add_test(tc, test_cli_option_not_for_this_command);
     tcase_add_test(tc, test_cli_import_invalid_file_is_atomic);
     tcase_add_test(tc, test_cli_reimport_upserts);
     tcase_add_test(tc, test_cli_demo_deterministic);
