@@ -16,6 +16,7 @@
 #include "jwt.h"
 #include "keys.h"
 #include "tests.h"
+#include "tokens.h"
 #include "xmalloc.h"
 
 #include <jansson.h>
@@ -452,61 +453,6 @@ static int64_t list_count(const char *tok, const char *path)
  * Token crafting (external issuers)
  */
 
-static EVP_PKEY *read_private(const char *pem)
-{
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    ck_assert(pk != NULL);
-    return pk;
-}
-
-/* A base64url signature over msg: RS256/ES256 with a PEM private key, HS256 keyed with `key`'s
- * text (as an attacker would with a public key). */
-static char *sign_b64(const char *alg, const char *key, const char *msg)
-{
-    unsigned char out[1024];
-    size_t n = sizeof(out);
-    if (strcmp(alg, "HS256") == 0) {
-        unsigned int ml = 0;
-        ck_assert(HMAC(EVP_sha256(), key, (int)strlen(key), (const unsigned char *)msg, strlen(msg),
-                       out, &ml) != NULL);
-        return keys_b64url_encode(out, ml);
-    }
-    EVP_PKEY *pk = read_private(key);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    ck_assert(EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, pk, NULL) == 1);
-    ck_assert(EVP_DigestSign(md, out, &n, (const unsigned char *)msg, strlen(msg)) == 1);
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pk);
-    if (strcmp(alg, "ES256") == 0) { /* DER -> JOSE r || s */
-        const unsigned char *p = out;
-        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
-        ck_assert(es != NULL);
-        unsigned char raw[64];
-        ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32), 32);
-        ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32), 32);
-        ECDSA_SIG_free(es);
-        return keys_b64url_encode(raw, sizeof(raw));
-    }
-    return keys_b64url_encode(out, n);
-}
-
-/* A compact JWS from literal header and payload JSON; alg "" leaves the signature empty. */
-static char *craft(const char *header, const char *payload, const char *alg, const char *key)
-{
-    char *h = keys_b64url_encode((const unsigned char *)header, strlen(header));
-    char *p = keys_b64url_encode((const unsigned char *)payload, strlen(payload));
-    char *input = xasprintf("%s.%s", h, p);
-    char *sig = *alg ? sign_b64(alg, key, input) : xstrdup("");
-    char *tok = xasprintf("%s.%s", input, sig);
-    free(h);
-    free(p);
-    free(input);
-    free(sig);
-    return tok;
-}
-
 /* What an external token is made of; ext_defaults() gives a valid application token of ISS_X. */
 struct ext_tok {
     const char *alg, *kid, *key; /* signature: algorithm, header kid, private key PEM */
@@ -535,7 +481,7 @@ static char *ext_token(const struct ext_tok *t)
 {
     char *hdr = xasprintf("{\"typ\":\"JWT\",\"alg\":\"%s\",\"kid\":\"%s\"}", t->alg, t->kid);
     char *pay = ext_payload(t);
-    char *tok = craft(hdr, pay, t->alg, t->key);
+    char *tok = test_craft_token(hdr, pay, t->alg, t->key);
     free(hdr);
     free(pay);
     return tok;
@@ -879,10 +825,10 @@ START_TEST(test_auth_hmac_with_public_key_401)
     trim(pem_trim);
     const char *keys_to_try[] = {pem, pem_trim};
     for (size_t i = 0; i < ARRAY_SIZE(keys_to_try); i++) {
-        char *t = craft(hdr, pj, "HS256", keys_to_try[i]);
+        char *t = test_craft_token(hdr, pj, "HS256", keys_to_try[i]);
         expect_bad_token(t);
         free(t);
-        t = craft("{\"typ\":\"JWT\",\"alg\":\"HS256\"}", pj, "HS256", keys_to_try[i]);
+        t = test_craft_token("{\"typ\":\"JWT\",\"alg\":\"HS256\"}", pj, "HS256", keys_to_try[i]);
         expect_bad_token(t);
         free(t);
     }
@@ -921,7 +867,7 @@ START_TEST(test_auth_external_issuer_accepted)
     char *hdr = xasprintf("{\"typ\":\"JWT\",\"alg\":\"RS256\",\"kid\":\"%s\"}", EC_KID);
     t = ext_defaults();
     char *pay = ext_payload(&t);
-    tok = craft(hdr, pay, "RS256", kx.private_pem);
+    tok = test_craft_token(hdr, pay, "RS256", kx.private_pem);
     expect_bad_token(tok);
     free(tok);
     free(hdr);
@@ -934,7 +880,7 @@ START_TEST(test_auth_external_issuer_accepted)
                     "\",\"azpacr\":\"1\",\"oid\":\"x\",\"sub\":\"x\",\"tid\":\"" TEST_TENANT
                     "\",\"roles\":[\"Incident.Read.All\"],\"ver\":\"2.0\"}",
                     t.iat, t.nbf, t.exp);
-    tok = craft(hdr, pay, "RS256", kx.private_pem);
+    tok = test_craft_token(hdr, pay, "RS256", kx.private_pem);
     expect_good_token(tok);
     ck_assert_int_eq(status_as(tok, "PATCH", "/api/incidents/1", "{\"comment\":\"x\"}"), 403);
     free(tok);
@@ -954,7 +900,7 @@ static char *ext_user_token(const char *upn, const char *scp)
                   "\",\"oid\":\"u\",\"sub\":\"u\",\"scp\":\"%s\","
                   "\"upn\":\"%s\",\"unique_name\":\"%s\",\"name\":\"Some One\"}",
                   t.iat, t.nbf, t.exp, scp, upn, upn);
-    char *tok = craft(hdr, pay, "RS256", kx.private_pem);
+    char *tok = test_craft_token(hdr, pay, "RS256", kx.private_pem);
     free(hdr);
     free(pay);
     return tok;
@@ -998,7 +944,7 @@ START_TEST(test_auth_unknown_kid_401)
     /* No kid at all. */
     t = ext_defaults();
     char *pay = ext_payload(&t);
-    tok = craft("{\"typ\":\"JWT\",\"alg\":\"RS256\"}", pay, "RS256", kx.private_pem);
+    tok = test_craft_token("{\"typ\":\"JWT\",\"alg\":\"RS256\"}", pay, "RS256", kx.private_pem);
     expect_bad_token(tok);
     free(tok);
     free(pay);
@@ -1039,7 +985,7 @@ START_TEST(test_auth_wrong_issuer_401)
                           "\",\"roles\":[\"Incident.ReadWrite.All\"]}",
                           t.iat, t.nbf, t.exp);
     char *hdr = xasprintf("{\"typ\":\"JWT\",\"alg\":\"RS256\",\"kid\":\"%s\"}", kx.kid);
-    char *tok = craft(hdr, pay, "RS256", kx.private_pem);
+    char *tok = test_craft_token(hdr, pay, "RS256", kx.private_pem);
     expect_bad_token(tok);
     free(tok);
     free(hdr);
@@ -1146,7 +1092,7 @@ static char *token_of_length(size_t len)
             snprintf(extra + k + pad, 3, "\"");
             t.extra = extra;
             char *pay = ext_payload(&t);
-            char *tok = craft(hdr, pay, "RS256", kx.private_pem);
+            char *tok = test_craft_token(hdr, pay, "RS256", kx.private_pem);
             free(pay);
             free(extra);
             free(hdr);

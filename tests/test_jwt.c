@@ -8,6 +8,7 @@
 #include "jwt.h"
 #include "keys.h"
 #include "tests.h"
+#include "tokens.h"
 #include "xmalloc.h"
 
 #include <jansson.h>
@@ -51,15 +52,6 @@ static char *pem_of(EVP_PKEY *pk, bool private_key)
     char *s = strndup(p, (size_t)n);
     BIO_free(bio);
     return s;
-}
-
-static EVP_PKEY *read_private(const char *pem)
-{
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-    BIO_free(bio);
-    ck_assert(pk);
-    return pk;
 }
 
 static void setup(void)
@@ -140,57 +132,6 @@ static char *mint(const struct signing_key *k, const struct jwt_claims *c)
     struct err_info ei;
     err_clear(&ei);
     ck_assert_msg(jwt_mint(k, c, &tok, &ei) == ERR_OK, "%s", ei.msg);
-    return tok;
-}
-
-/* A raw RS256 or ES256 signature over msg with a PEM private key; HS256 with `secret`. */
-static char *sign_b64(const char *alg, const char *key, const char *msg)
-{
-    unsigned char out[1024];
-    size_t n = sizeof(out);
-    if (strncmp(alg, "HS", 2) == 0) {
-        const EVP_MD *md = strcmp(alg, "HS256") == 0   ? EVP_sha256()
-                           : strcmp(alg, "HS384") == 0 ? EVP_sha384()
-                                                       : EVP_sha512();
-        unsigned int ml = 0;
-        ck_assert(
-            HMAC(md, key, (int)strlen(key), (const unsigned char *)msg, strlen(msg), out, &ml));
-        return keys_b64url_encode(out, ml);
-    }
-    EVP_PKEY *pk = read_private(key);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    ck_assert(EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, pk, NULL) == 1);
-    ck_assert(EVP_DigestSign(md, out, &n, (const unsigned char *)msg, strlen(msg)) == 1);
-    EVP_MD_CTX_free(md);
-    EVP_PKEY_free(pk);
-    if (strcmp(alg, "ES256") == 0) { /* DER -> JOSE r || s */
-        const unsigned char *p = out;
-        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
-        ck_assert(es);
-        unsigned char raw[64];
-        ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, 32), 32);
-        ck_assert_int_eq(BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + 32, 32), 32);
-        ECDSA_SIG_free(es);
-        return keys_b64url_encode(raw, sizeof(raw));
-    }
-    return keys_b64url_encode(out, n);
-}
-
-/* A token from literal header and payload JSON. alg "" leaves the signature empty; otherwise the
- * signature is made with `alg` and `key` (see sign_b64), whatever the header claims. */
-static char *craft(const char *header, const char *payload, const char *alg, const char *key)
-{
-    char *h = keys_b64url_encode((const unsigned char *)header, strlen(header));
-    char *p = keys_b64url_encode((const unsigned char *)payload, strlen(payload));
-    char *input = xasprintf("%s.%s", h, p);
-    free(h);
-    free(p);
-    char *sig = *alg ? sign_b64(alg, key, input) : strdup("");
-    size_t n = strlen(input) + strlen(sig) + 2;
-    char *tok = malloc(n);
-    snprintf(tok, n, "%s.%s", input, sig);
-    free(input);
-    free(sig);
     return tok;
 }
 
@@ -370,7 +311,7 @@ START_TEST(test_jwt_delegated_token_round_trip)
              "\"scp\":\"Incident.Read\",\"oid\":\"bob-oid\",\"sub\":\"bob-sub\"}",
              NOW + 60);
     char *hdr = header_for("RS256", key_a.kid);
-    tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     assert_accepted(tok, &o, &p);
     ck_assert_str_eq(p.appid, "client-2");
     ck_assert_str_eq(p.upn, "bob@contoso.example");
@@ -393,20 +334,20 @@ START_TEST(test_jwt_rejects_alg_none)
     hdrs[1] = h1;
     hdrs[2] = h2;
     for (size_t i = 0; i < ARRAY_SIZE(hdrs); i++) {
-        char *tok = craft(hdrs[i], pay, "", NULL); /* unsigned: empty third segment */
+        char *tok = test_craft_token(hdrs[i], pay, "", NULL); /* unsigned: empty third segment */
         assert_rejected(tok, &o,
                         i == 2 ? "algorithm 'None' not allowed" : "algorithm 'none' not allowed");
         free(tok);
     }
     /* alg none with a real RS256 signature attached is still refused by its header. */
-    char *tok = craft(h1, pay, "RS256", key_a.private_pem);
+    char *tok = test_craft_token(h1, pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "algorithm 'none' not allowed");
     free(tok);
     /* No alg at all, or a non-string one. */
-    tok = craft("{\"kid\":\"x\"}", pay, "", NULL);
+    tok = test_craft_token("{\"kid\":\"x\"}", pay, "", NULL);
     assert_rejected(tok, &o, "missing algorithm");
     free(tok);
-    tok = craft("{\"alg\":null,\"kid\":\"x\"}", pay, "", NULL);
+    tok = test_craft_token("{\"alg\":null,\"kid\":\"x\"}", pay, "", NULL);
     assert_rejected(tok, &o, "missing algorithm");
     free(tok);
     free(h1);
@@ -424,7 +365,7 @@ START_TEST(test_jwt_rejects_hmac_with_public_key)
     const char *algs[] = {"HS256", "HS384", "HS512"};
     for (size_t i = 0; i < ARRAY_SIZE(algs); i++) {
         char *hdr = header_for(algs[i], key_a.kid);
-        char *tok = craft(hdr, pay, algs[i], key_a.public_pem);
+        char *tok = test_craft_token(hdr, pay, algs[i], key_a.public_pem);
         char want[64];
         snprintf(want, sizeof(want), "algorithm '%s' not allowed", algs[i]);
         assert_rejected(tok, &o, want);
@@ -433,11 +374,11 @@ START_TEST(test_jwt_rejects_hmac_with_public_key)
     }
     /* Other JOSE algorithms are refused too, and odd names are not echoed. */
     char *hdr = header_for("RS384", key_a.kid);
-    char *tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    char *tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "algorithm 'RS384' not allowed");
     free(tok);
     free(hdr);
-    tok = craft("{\"alg\":\"<script>alert(1)</script>\",\"kid\":\"k\"}", pay, "", NULL);
+    tok = test_craft_token("{\"alg\":\"<script>alert(1)</script>\",\"kid\":\"k\"}", pay, "", NULL);
     assert_rejected(tok, &o, "algorithm not allowed");
     free(tok);
     free(pay);
@@ -449,15 +390,15 @@ START_TEST(test_jwt_rejects_unknown_kid)
     struct jwt_verify_opts o = opts();
     char *pay = payload_a();
     char *hdr = header_for("RS256", "no-such-kid");
-    char *tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    char *tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "unknown key id");
     free(tok);
     free(hdr);
-    tok = craft("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", pay, "RS256", key_a.private_pem);
+    tok = test_craft_token("{\"alg\":\"RS256\",\"typ\":\"JWT\"}", pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "missing key id");
     free(tok);
     hdr = header_for("RS256", "");
-    tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "missing key id");
     free(tok);
     free(hdr);
@@ -490,13 +431,13 @@ START_TEST(test_jwt_rejects_kid_of_other_issuer)
     char *pay = payload_a();
     char *pay_b = payload_for(ISS_B);
     char *hdr = header_for("RS256", key_b.kid);
-    tok = craft(hdr, pay_b, "RS256", key_a.private_pem);
+    tok = test_craft_token(hdr, pay_b, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "bad signature");
     free(tok);
     /* The ES256 key's kid with an RSA issuer. */
     free(hdr);
     hdr = header_for("ES256", EC_KID);
-    tok = craft(hdr, pay, "ES256", ec_private_pem);
+    tok = test_craft_token(hdr, pay, "ES256", ec_private_pem);
     assert_rejected(tok, &o, "key not trusted for issuer");
     free(tok);
     free(hdr);
@@ -522,14 +463,14 @@ START_TEST(test_jwt_rejects_wrong_issuer)
     char pay[512];
     snprintf(pay, sizeof(pay), "{\"aud\":\"" AUD "\",\"exp\":%" PRId64 ",\"tid\":\"" TID "\"}",
              NOW + 60);
-    tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "missing 'iss' claim");
     free(tok);
     snprintf(pay, sizeof(pay),
              "{\"aud\":\"" AUD "\",\"iss\":[\"" ISS_A "\"],\"exp\":%" PRId64 ",\"tid\":\"" TID
              "\"}",
              NOW + 60);
-    tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "missing 'iss' claim");
     free(tok);
     free(hdr);
@@ -572,7 +513,7 @@ START_TEST(test_jwt_audience_rules)
         snprintf(pay, sizeof(pay),
                  "{%s,\"iss\":\"" ISS_A "\",\"exp\":%" PRId64 ",\"tid\":\"" TID "\"}", cases[i].aud,
                  NOW + 60);
-        tok = craft(hdr, pay, "RS256", key_a.private_pem);
+        tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
         if (cases[i].ok) {
             assert_accepted(tok, &o, &p);
             jwt_principal_release(&p);
@@ -679,7 +620,7 @@ START_TEST(test_jwt_rejects_malformed)
         "{\"alg\":\"RS256\",\"kid\":\"k\"",
     };
     for (size_t i = 0; i < ARRAY_SIZE(headers); i++) {
-        char *t = craft(headers[i], pay, "RS256", key_a.private_pem);
+        char *t = test_craft_token(headers[i], pay, "RS256", key_a.private_pem);
         assert_rejected(t, &o, "malformed token header");
         free(t);
     }
@@ -690,13 +631,13 @@ START_TEST(test_jwt_rejects_malformed)
         "{\"iss\":\"" ISS_A "\",\"iss\":\"" ISS_B "\"}",
     };
     for (size_t i = 0; i < ARRAY_SIZE(payloads); i++) {
-        char *t = craft(hdr, payloads[i], "RS256", key_a.private_pem);
+        char *t = test_craft_token(hdr, payloads[i], "RS256", key_a.private_pem);
         assert_rejected(t, &o, "malformed token payload");
         free(t);
     }
     /* A critical header extension we do not understand (RFC 7515 §4.1.11). */
-    char *t = craft("{\"alg\":\"RS256\",\"kid\":\"x\",\"crit\":[\"exp\"],\"exp\":1}", pay, "RS256",
-                    key_a.private_pem);
+    char *t = test_craft_token("{\"alg\":\"RS256\",\"kid\":\"x\",\"crit\":[\"exp\"],\"exp\":1}",
+                               pay, "RS256", key_a.private_pem);
     assert_rejected(t, &o, "unsupported critical header");
     free(t);
     /* Non-canonical base64url (an unused low bit set in the last header character) is not
@@ -705,7 +646,7 @@ START_TEST(test_jwt_rejects_malformed)
     for (int blanks = 0; blanks == 0 || strlen(hjson) % 3 == 0; blanks++) /* blanks are JSON */
         snprintf(hjson, sizeof(hjson), "%*s{\"alg\":\"RS256\",\"kid\":\"%s\"}", blanks, "",
                  key_a.kid);
-    t = craft(hjson, pay, "RS256", key_a.private_pem);
+    t = test_craft_token(hjson, pay, "RS256", key_a.private_pem);
     struct jwt_principal p;
     assert_accepted(t, &o, &p);
     jwt_principal_release(&p);
@@ -767,7 +708,7 @@ static char *timed(int64_t iat, int64_t nbf, int64_t exp)
     }
     strncat(pay, "}", sizeof(pay) - strlen(pay) - 1);
     char *hdr = header_for("RS256", key_a.kid);
-    char *tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    char *tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     free(hdr);
     return tok;
 }
@@ -822,7 +763,7 @@ START_TEST(test_jwt_expiry_at_skew_edges)
         snprintf(pay, sizeof(pay),
                  "{\"aud\":\"" AUD "\",\"iss\":\"" ISS_A "\",\"tid\":\"" TID "\",\"exp\":%s}",
                  bad[i]);
-        tok = craft(hdr, pay, "RS256", key_a.private_pem);
+        tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
         assert_rejected(tok, &o, "invalid 'exp' claim");
         free(tok);
     }
@@ -863,7 +804,7 @@ START_TEST(test_jwt_not_before_at_skew_edges)
              "{\"aud\":\"" AUD "\",\"iss\":\"" ISS_A "\",\"tid\":\"" TID "\",\"exp\":%" PRId64
              ",\"nbf\":\"soon\"}",
              NOW + 60);
-    tok = craft(hdr, pay, "RS256", key_a.private_pem);
+    tok = test_craft_token(hdr, pay, "RS256", key_a.private_pem);
     assert_rejected(tok, &o, "invalid 'nbf' claim");
     free(tok);
     free(hdr);
@@ -900,7 +841,7 @@ START_TEST(test_jwt_requires_tid_and_typed_claims)
          "invalid 'upn' claim"},
     };
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-        char *tok = craft(hdr, cases[i].extra_or_payload, "RS256", key_a.private_pem);
+        char *tok = test_craft_token(hdr, cases[i].extra_or_payload, "RS256", key_a.private_pem);
         assert_rejected(tok, &o, cases[i].why);
         free(tok);
     }
@@ -917,7 +858,7 @@ START_TEST(test_jwt_es256_via_jwks)
              "\",\"azp\":\"ec-client\",\"roles\":[\"Incident.Read.All\"]}",
              NOW + 60);
     char *hdr = header_for("ES256", EC_KID);
-    char *tok = craft(hdr, pay, "ES256", ec_private_pem);
+    char *tok = test_craft_token(hdr, pay, "ES256", ec_private_pem);
     struct jwt_principal p;
     assert_accepted(tok, &o, &p);
     ck_assert_str_eq(p.iss, ISS_EC);
@@ -941,13 +882,13 @@ START_TEST(test_jwt_es256_via_jwks)
     /* The header must name the key's algorithm: RS256 with the EC kid, ES256 with an RSA kid. */
     free(hdr);
     hdr = header_for("RS256", EC_KID);
-    tok = craft(hdr, pay, "ES256", ec_private_pem);
+    tok = test_craft_token(hdr, pay, "ES256", ec_private_pem);
     assert_rejected(tok, &o, "algorithm does not match key");
     free(tok);
     free(hdr);
     hdr = header_for("ES256", key_a.kid);
     char *pay_a = payload_a();
-    tok = craft(hdr, pay_a, "ES256", ec_private_pem);
+    tok = test_craft_token(hdr, pay_a, "ES256", ec_private_pem);
     assert_rejected(tok, &o, "algorithm does not match key");
     free(tok);
     free(pay_a);
@@ -1072,7 +1013,7 @@ START_TEST(test_jwt_jwks_rejects_bad_documents)
                "'e' is not base64url");
     /* A point that is not on the curve (y off by one). */
     json_t *ec = NULL;
-    EVP_PKEY *pk = read_private(ec_private_pem);
+    EVP_PKEY *pk = test_read_private(ec_private_pem);
     char *pub = pem_of(pk, false);
     EVP_PKEY_free(pk);
     ck_assert_int_eq(keys_jwk(pub, "e1", &ec, &ei), ERR_OK);
