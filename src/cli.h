@@ -52,6 +52,9 @@ struct store;
 /* Options of the database subcommands (app, user, token, keys); strings borrowed from argv. */
 struct cli_opts {
     const char *db, *tenant, *config, *name, *client_id, *upn, *quota, *scope, *resource;
+    const char *incidents, *seed; /* demo, as given */
+    char **args;                  /* positional arguments (only with '*' accepted) */
+    size_t nargs;
     const char *roles[8];
     size_t nroles;
     const char *groups[64];
@@ -61,7 +64,8 @@ struct cli_opts {
 /*
  * Parses argv (argv[0] names the command for messages) into o. `accepted` lists the option
  * letters this command takes: d db, t tenant, c config, n name, r role, i client-id,
- * u upn/user, g device-group, q quota, s scope, R resource; others are usage errors.
+ * u upn/user, g device-group, q quota, s scope, R resource, N incidents, S seed, and '*' for
+ * positional arguments (o->args); others are usage errors.
  * Returns 0, -1 after printing --help, or a sysexits code after printing the error.
  */
 int cli_parse(int argc, char **argv, const char *usage, const char *accepted, struct cli_opts *o);

@@ -23,6 +23,8 @@ int cli_parse(int argc, char **argv, const char *usage, const char *accepted, st
         {"quota", required_argument, NULL, 'q'},
         {"scope", required_argument, NULL, 's'},
         {"resource", required_argument, NULL, 'R'},
+        {"incidents", required_argument, NULL, 'N'},
+        {"seed", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -64,6 +66,12 @@ int cli_parse(int argc, char **argv, const char *usage, const char *accepted, st
         case 'R':
             o->resource = optarg;
             break;
+        case 'N':
+            o->incidents = optarg;
+            break;
+        case 'S':
+            o->seed = optarg;
+            break;
         case 'r':
             if (o->nroles == ARRAY_SIZE(o->roles)) {
                 cli_error("--role", "too many roles");
@@ -92,10 +100,12 @@ int cli_parse(int argc, char **argv, const char *usage, const char *accepted, st
             return EX_USAGE_;
         }
     }
-    if (optind < argc) {
+    if (optind < argc && !strchr(accepted, '*')) {
         cli_error(argv[0], "unexpected argument '%s'", argv[optind]);
         return EX_USAGE_;
     }
+    o->args = argv + optind;
+    o->nargs = (size_t)(argc - optind);
     return 0;
 }
 

@@ -12,7 +12,6 @@
 #include "log.h"
 #include "store.h"
 #include "xmalloc.h"
-#include <getopt.h>
 
 static const char import_usage[] =
     "usage: incidentd import --db PATH [--tenant TID] [--config FILE] FILE...\n"
@@ -34,6 +33,8 @@ struct common_opts {
     const char *config;
     long long incidents;
     unsigned long long seed;
+    char **files; /* import: the FILE arguments */
+    size_t nfiles;
 };
 
 static int open_store(struct config *cfg, const struct common_opts *o, struct store **st)
@@ -80,60 +81,38 @@ static int import_file(struct store *st, const char *tenant, const char *path, s
     return rc;
 }
 
+/* Parses the shared options, then what import and demo need of them. */
 static int parse_opts(int argc, char **argv, bool demo, struct common_opts *o)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"tenant", required_argument, NULL, 't'},
-        {"config", required_argument, NULL, 'c'},
-        {"incidents", required_argument, NULL, 'n'},
-        {"seed", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
+    struct cli_opts co;
     const char *usage = demo ? demo_usage : import_usage;
+    int rc = cli_parse(argc, argv, usage, demo ? "dtcNS" : "dtc*", &co);
+    if (rc)
+        return rc;
     memset(o, 0, sizeof(*o));
+    o->db = co.db;
+    o->tenant = co.tenant;
+    o->config = co.config;
     o->incidents = -1;
     o->seed = 1;
-    int c;
+    o->files = co.args;
+    o->nfiles = co.nargs;
     char *end;
-    optind = 1;
-    opterr = 0; /* our own message, in the incidentd: <what>: <why> form */
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            o->db = optarg;
-            break;
-        case 't':
-            o->tenant = optarg;
-            break;
-        case 'c':
-            o->config = optarg;
-            break;
-        case 'n':
-            errno = 0;
-            o->incidents = demo ? strtoll(optarg, &end, 10) : -2;
-            if (!demo || errno || *end || end == optarg || o->incidents < 0 ||
-                o->incidents > 100000000) {
-                cli_error("--incidents", "expected a number from 0 to 100000000, got '%s'", optarg);
-                return EX_USAGE_;
-            }
-            break;
-        case 's':
-            errno = 0;
-            o->seed = strtoull(optarg, &end, 10);
-            if (!demo || errno || *end || end == optarg) {
-                cli_error("--seed", "expected a non-negative integer, got '%s'", optarg);
-                return EX_USAGE_;
-            }
-            break;
-        case 'h':
-            fputs(usage, stdout);
-            return -1;
-        default:
-            cli_error(demo ? "demo" : "import",
-                      "invalid option '%s' (unknown, or missing its value)", argv[optind - 1]);
-            fputs(usage, stderr);
+    if (co.incidents) {
+        errno = 0;
+        o->incidents = strtoll(co.incidents, &end, 10);
+        if (errno || *end || end == co.incidents || o->incidents < 0 || o->incidents > 100000000) {
+            cli_error("--incidents", "expected a number from 0 to 100000000, got '%s'",
+                      co.incidents);
+            return EX_USAGE_;
+        }
+    }
+    if (co.seed) {
+        errno = 0;
+        o->seed = strtoull(co.seed, &end, 10);
+        /* strtoull takes "-1" as 2^64-1; a seed is written without a sign. */
+        if (errno || *end || end == co.seed || co.seed[0] < '0' || co.seed[0] > '9') {
+            cli_error("--seed", "expected a non-negative integer, got '%s'", co.seed);
             return EX_USAGE_;
         }
     }
@@ -145,11 +124,7 @@ static int parse_opts(int argc, char **argv, bool demo, struct common_opts *o)
         cli_error("demo", "--incidents N is required");
         return EX_USAGE_;
     }
-    if (demo && optind < argc) {
-        cli_error("demo", "unexpected argument '%s'", argv[optind]);
-        return EX_USAGE_;
-    }
-    if (!demo && optind >= argc) {
+    if (!demo && o->nfiles == 0) {
         cli_error("import", "no FILE given");
         return EX_USAGE_;
     }
@@ -166,13 +141,13 @@ int cmd_import(int argc, char **argv)
     struct store *st = NULL;
     rc = open_store(&cfg, &o, &st);
     int worst = rc;
-    for (int i = optind; !rc && i < argc; i++) {
+    for (size_t i = 0; !rc && i < o.nfiles; i++) {
         size_t n = 0;
-        int frc = import_file(st, cfg.tenant, argv[i], &n);
+        int frc = import_file(st, cfg.tenant, o.files[i], &n);
         if (frc)
             worst = worst ? worst : frc;
         else
-            fprintf(stderr, "incidentd: import: %s: %zu incident%s\n", argv[i], n,
+            fprintf(stderr, "incidentd: import: %s: %zu incident%s\n", o.files[i], n,
                     n == 1 ? "" : "s");
     }
     store_free(st);

@@ -202,6 +202,8 @@ START_TEST(test_cli_bad_arguments)
         {"demo", "--db", "/nonexistent-dir-for-test/x.db", NULL},
         {"demo", "--db", "/nonexistent-dir-for-test/x.db", "--incidents", "many", NULL},
         {"demo", "--db", "/nonexistent-dir-for-test/x.db", "--incidents", "-1", NULL},
+        /* strtoull would read "-1" as 2^64-1. */
+        {"demo", "--db", "/nonexistent-dir-for-test/x.db", "--seed", "-1", NULL},
         {"serve", "--db", "/nonexistent-dir-for-test/x.db", "extra", NULL},
     };
     unsetenv("INCIDENTD_DB");
