@@ -160,3 +160,29 @@ enum err store_key_list(struct store *st, const char *tenant, store_key_fn *fn, 
 {
     return st->ops->key_list(st, tenant, fn, ctx, ei);
 }
+
+const char *store_ingest_result_name(enum store_ingest_result r)
+{
+    switch (r) {
+    case STORE_ALERT_CREATED:
+        return "created";
+    case STORE_ALERT_UPDATED:
+        return "updated";
+    case STORE_ALERT_UNCHANGED:
+        return "unchanged";
+    }
+    return "unchanged";
+}
+
+enum err store_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
+                            const struct alert_in *alerts, size_t n,
+                            struct store_ingested *results, struct err_info *ei)
+{
+    return st->ops->alert_ingest(st, tenant, o, alerts, n, results, ei);
+}
+
+enum err store_alert_get(struct store *st, const struct store_scope *scope, const char *alert_id,
+                         json_t **alert_out, json_t **correlation_out, struct err_info *ei)
+{
+    return st->ops->alert_get(st, scope, alert_id, alert_out, correlation_out, ei);
+}

@@ -12,6 +12,8 @@
 
 #include "common.h"
 #include "err.h"
+#include "alert.h"
+#include "correlate.h"
 #include "incident.h"
 #include "odata.h"
 
@@ -192,5 +194,53 @@ typedef enum err store_key_fn(void *ctx, const struct store_key *k);
 /* Calls fn for each key of `tenant` (NULL: all), newest first. */
 enum err store_key_list(struct store *st, const char *tenant, store_key_fn *fn, void *ctx,
                         struct err_info *ei);
+
+/* ---------------------------------------------------------------------------------------------
+ * Alert ingestion and correlation (issue 5, CONTRACT §9; docs/internals/correlation.md).
+ */
+
+enum store_ingest_result {
+    STORE_ALERT_CREATED,   /* a new alertId for the tenant */
+    STORE_ALERT_UPDATED,   /* a known alertId whose content changed */
+    STORE_ALERT_UNCHANGED, /* a known alertId sent again identically: nothing was written */
+};
+
+/* Wire name of a result: "created", "updated", "unchanged"; static storage. */
+const char *store_ingest_result_name(enum store_ingest_result r);
+
+struct store_ingested {
+    int64_t incident_id; /* the incident holding the alert after the commit */
+    enum store_ingest_result result;
+};
+
+/*
+ * Ingests a batch of validated alerts (alert.h) for `tenant` in ONE transaction, in input order:
+ * an alert seen before is compared by hash (unchanged: nothing written) or replaced in its
+ * incident (updated); a new one is correlated under `o` and joins, reopens, merges or creates an
+ * incident (CONTRACT §9, correlation.md). Every touched incident gets its alerts sorted, its
+ * severity and name recomputed and a new lastUpdateTime from the store clock (storage.md).
+ * results[i] is filled for alerts[i] (n entries, caller-allocated) only when ERR_OK is returned,
+ * which is after the commit. All or nothing: on any error nothing is stored. An alertId repeated
+ * inside the batch is processed in order (the later copy updates or equals the earlier).
+ * The tenant is created if needed. Errors: ERR_STORAGE, ERR_UNAVAILABLE.
+ */
+enum err store_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
+                            const struct alert_in *alerts, size_t n,
+                            struct store_ingested *results, struct err_info *ei);
+
+/*
+ * Reads one alert by id for GET /api/alerts/{alertId} (issue 5 point 6). *alert_out receives the
+ * alert as it appears in its incident (incidentId set), *correlation_out the explanation object:
+ *   {"incidentId": current incident, "action": "created"|"joined"|"reopened"|"imported",
+ *    "startedOrJoined": incident it first joined or started,
+ *    "key": {"type","value"} or null, "matchedAlertId": string or null,
+ *    "merged": [incident ids redirected into the joined incident by this alert],
+ *    "mergeSkipped": null or {"incidentIds":[...],"reason":"..."},
+ *    "time": when it was correlated}
+ * Both owned by the caller (json_decref). ERR_NOT_FOUND when the tenant has no such alert or
+ * the scope may not see its incident.
+ */
+enum err store_alert_get(struct store *st, const struct store_scope *scope, const char *alert_id,
+                         json_t **alert_out, json_t **correlation_out, struct err_info *ei);
 
 #endif

@@ -46,6 +46,11 @@ struct store_ops {
                         struct err_info *ei);
     enum err (*key_list)(struct store *st, const char *tenant, store_key_fn *fn, void *ctx,
                          struct err_info *ei);
+    enum err (*alert_ingest)(struct store *st, const char *tenant, const struct corr_options *o,
+                             const struct alert_in *alerts, size_t n,
+                             struct store_ingested *results, struct err_info *ei);
+    enum err (*alert_get)(struct store *st, const struct store_scope *scope, const char *alert_id,
+                          json_t **alert_out, json_t **correlation_out, struct err_info *ei);
 };
 
 /* Every backend's store struct begins with this. */

@@ -8,7 +8,7 @@
 #include "common.h"
 #include "log.h"
 #include "odata_sql.h"
-#include "store_int.h"
+#include "store_sqlite_int.h"
 #include "ts.h"
 #include "xmalloc.h"
 #include <pthread.h>
@@ -1141,4 +1141,6 @@ const struct store_ops store_sqlite_ops = {
     .user_delete = sqlite_user_delete,
     .key_add = sqlite_key_add,
     .key_list = sqlite_key_list,
+    .alert_ingest = sqlite_alert_ingest,
+    .alert_get = sqlite_alert_get,
 };
