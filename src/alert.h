@@ -11,9 +11,9 @@
 #include "err.h"
 #include <jansson.h>
 
-#define ALERT_BATCH_MAX 1000          /* alerts per request, CONTRACT §9 */
-#define ALERT_BODY_MAX (16u << 20)    /* bytes per request body, issue 5 */
-#define ALERT_MAX_ID 256              /* characters of alertId */
+#define ALERT_BATCH_MAX 1000        /* alerts per request, CONTRACT §9 */
+#define ALERT_BODY_MAX  (16u << 20) /* bytes per request body, issue 5 */
+#define ALERT_MAX_ID    256         /* characters of alertId */
 
 /* An ingested alert in canonical form plus what correlation needs, all owned. */
 struct alert_in {
@@ -33,7 +33,8 @@ void alert_in_release(struct alert_in *a);
  * alertId a non-empty string of at most ALERT_MAX_ID characters; title a string; severity,
  * status, classification, determination (null allowed for the last two) valid enum names;
  * timestamps valid date-times (creationTime defaults to `now`, lastUpdatedTime to creationTime,
- * firstActivity to creationTime, lastActivity to firstActivity), lastActivity not before
+ * firstActivity to creationTime, lastActivity to firstActivity; status to New, severity to
+ * UnSpecified), lastActivity not before
  * firstActivity; devices and entities arrays of objects; mitreTechniques an array of strings.
  * `incidentId` in the input is ignored (the server owns it). On error returns ERR_BODY with a
  * message naming the field ("value[3].devices[0]: expected an object") and leaves out released.
@@ -47,7 +48,7 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
  * alerts owned by the caller (alert_in_release each, then free). The whole input is rejected on
  * the first invalid alert, naming its 0-based index and field. ERR_BODY on bad input.
  */
-enum err alert_parse_batch(json_t *body, size_t max, int64_t now, struct alert_in **out,
-                           size_t *n, struct err_info *ei);
+enum err alert_parse_batch(json_t *body, size_t max, int64_t now, struct alert_in **out, size_t *n,
+                           struct err_info *ei);
 
 #endif

@@ -29,8 +29,8 @@ enum corr_key_type {
     CORR_KEY_TYPES
 };
 
-#define CORR_KEYS_DEFAULT                                                                        \
-    ((1u << CORR_DEVICE) | (1u << CORR_USER) | (1u << CORR_MAILBOX) | (1u << CORR_FILE) |         \
+#define CORR_KEYS_DEFAULT                                                                 \
+    ((1u << CORR_DEVICE) | (1u << CORR_USER) | (1u << CORR_MAILBOX) | (1u << CORR_FILE) | \
      (1u << CORR_MAIL))
 #define CORR_KEYS_ALL ((1u << CORR_KEY_TYPES) - 1)
 
@@ -39,7 +39,7 @@ enum corr_key_type {
 /* What happens to an alert whose only matches are Resolved incidents. */
 enum corr_resolved_policy {
     CORR_RESOLVED_NEW = 0, /* default: it starts a new incident */
-    CORR_RESOLVED_REOPEN,  /* it joins the oldest matching Resolved incident, which becomes Active */
+    CORR_RESOLVED_REOPEN, /* it joins the oldest matching Resolved incident, which becomes Active */
 };
 
 struct corr_options {

@@ -112,18 +112,18 @@ static int alert_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-/* Builds the canonical form of one alert; NULL with ei set on error. */
-static json_t *alert_canonical(json_t *src, size_t index, int64_t incident_id, int64_t *creation,
-                               struct err_info *ei)
+json_t *incident_alert_canonical(json_t *src, const char *where, int64_t incident_id,
+                                 int64_t *creation, struct err_info *ei)
 {
-    char path[64];
+    char path[160];
+    const char *dot = *where ? "." : "";
     if (!json_is_object(src)) {
-        err_set(ei, ERR_INVALID, -1, "alerts[%zu]: expected an object", index);
+        err_set(ei, ERR_INVALID, -1, "%s%sexpected an object", where, *where ? ": " : "");
         return NULL;
     }
     json_t *id = json_object_get(src, "alertId");
     if (!json_is_string(id) || json_string_length(id) == 0) {
-        err_set(ei, ERR_INVALID, -1, "alerts[%zu].alertId: expected a non-empty string", index);
+        err_set(ei, ERR_INVALID, -1, "%s%salertId: expected a non-empty string", where, dot);
         return NULL;
     }
     json_t *a = json_object();
@@ -146,7 +146,7 @@ static json_t *alert_canonical(json_t *src, size_t index, int64_t incident_id, i
     }
     json_object_set_new(a, "incidentId", json_integer(incident_id));
     for (size_t k = 0; k < ARRAY_SIZE(alert_time_keys); k++) {
-        snprintf(path, sizeof(path), "alerts[%zu].%s", index, alert_time_keys[k]);
+        snprintf(path, sizeof(path), "%s%s%s", where, dot, alert_time_keys[k]);
         int64_t t;
         if (canonical_time(a, alert_time_keys[k], path, &t, ei)) {
             json_decref(a);
@@ -158,7 +158,7 @@ static json_t *alert_canonical(json_t *src, size_t index, int64_t incident_id, i
     for (size_t k = 0; k < ARRAY_SIZE(alert_array_keys); k++) {
         json_t *arr = json_object_get(a, alert_array_keys[k]);
         if (!json_is_array(arr) && !json_is_null(arr)) {
-            err_set(ei, ERR_INVALID, -1, "alerts[%zu].%s: expected an array", index,
+            err_set(ei, ERR_INVALID, -1, "%s%s%s: expected an array", where, dot,
                     alert_array_keys[k]);
             json_decref(a);
             return NULL;
@@ -347,8 +347,10 @@ enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, s
         size_t n = json_array_size(alerts);
         struct alert_sort *sorted = xcalloc(n ? n : 1, sizeof(*sorted));
         for (size_t i = 0; i < n; i++) {
-            json_t *a =
-                alert_canonical(json_array_get(alerts, i), i, out->id, &sorted[i].creation, ei);
+            char where[32];
+            snprintf(where, sizeof(where), "alerts[%zu]", i);
+            json_t *a = incident_alert_canonical(json_array_get(alerts, i), where, out->id,
+                                                 &sorted[i].creation, ei);
             if (!a) {
                 for (size_t k = 0; k < i; k++)
                     json_decref(sorted[k].alert);

@@ -70,6 +70,17 @@ enum incident_flags {
  */
 enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, struct err_info *ei);
 
+/*
+ * Builds the canonical form of one alert (CONTRACT §2): the documented keys of reference §3.3 in
+ * order (null when absent; devices, entities and mitreTechniques [] when absent), then the other
+ * keys in arrival order; alert timestamps rewritten in canonical form; `incidentId` set to
+ * incident_id. `where` prefixes error messages ("alerts[2]", "value[0]", or "" for none).
+ * *creation receives creationTime in ticks (INT64_MIN when null). Returns a new reference, or
+ * NULL with ERR_INVALID in ei. Borrowed: src.
+ */
+json_t *incident_alert_canonical(json_t *src, const char *where, int64_t incident_id,
+                                 int64_t *creation, struct err_info *ei);
+
 /* Appends the comments array as JSON text (from comments or comments_text). */
 enum err incident_comments_json(const struct incident *inc, struct buf *out);
 

@@ -175,8 +175,8 @@ const char *store_ingest_result_name(enum store_ingest_result r)
 }
 
 enum err store_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
-                            const struct alert_in *alerts, size_t n,
-                            struct store_ingested *results, struct err_info *ei)
+                            const struct alert_in *alerts, size_t n, struct store_ingested *results,
+                            struct err_info *ei)
 {
     return st->ops->alert_ingest(st, tenant, o, alerts, n, results, ei);
 }

@@ -225,8 +225,8 @@ struct store_ingested {
  * The tenant is created if needed. Errors: ERR_STORAGE, ERR_UNAVAILABLE.
  */
 enum err store_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
-                            const struct alert_in *alerts, size_t n,
-                            struct store_ingested *results, struct err_info *ei);
+                            const struct alert_in *alerts, size_t n, struct store_ingested *results,
+                            struct err_info *ei);
 
 /*
  * Reads one alert by id for GET /api/alerts/{alertId} (issue 5 point 6). *alert_out receives the

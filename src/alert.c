@@ -1,0 +1,261 @@
+/* SPDX-License-Identifier: MIT */
+/* Alerts sent for ingestion: validation and canonical form (issue 5, CONTRACT §2 and §9). */
+#include "alert.h"
+#include "common.h"
+#include "incident.h"
+#include "model.h"
+#include "ts.h"
+#include "xmalloc.h"
+#include <openssl/evp.h>
+
+void alert_in_release(struct alert_in *a)
+{
+    if (!a)
+        return;
+    json_decref(a->alert);
+    memset(a, 0, sizeof(*a));
+}
+
+/* Alert statuses (reference §3.6): the documented set plus `Active`, which the doc prose uses. */
+static const char *const alert_statuses[] = {"Unknown", "New", "InProgress", "Resolved", "Active"};
+
+/* Keys that hold free text: a string or null. */
+static const char *const alert_string_keys[] = {
+    "providerAlertId", "serviceSource", "description", "category",  "investigationState",
+    "detectionSource", "detectorId",    "assignedTo",  "actorName", "threatFamilyName",
+};
+
+static size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+/* Replaces an enum string with its canonical spelling so severity ranking, naming and clients
+ * see one form; null stays null when `nullable`. */
+static enum err canonical_enum(json_t *a, const char *key, bool nullable, const char *path,
+                               const char *dot, struct err_info *ei)
+{
+    json_t *v = json_object_get(a, key);
+    if (json_is_null(v)) {
+        if (nullable || strcmp(key, "severity") == 0 || strcmp(key, "status") == 0)
+            return ERR_OK;
+        return err_set(ei, ERR_BODY, -1, "%s%s%s: expected a string", path, dot, key);
+    }
+    if (!json_is_string(v))
+        return err_set(ei, ERR_BODY, -1, "%s%s%s: expected a string%s", path, dot, key,
+                       nullable ? " or null" : "");
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    const char *name = NULL;
+    const char *expected = "";
+    if (strcmp(key, "severity") == 0) {
+        enum severity sv;
+        if (severity_parse(s, len, &sv))
+            name = severity_name(sv);
+        expected = "UnSpecified, Informational, Low, Medium, High";
+    } else if (strcmp(key, "status") == 0) {
+        for (size_t i = 0; i < ARRAY_SIZE(alert_statuses); i++)
+            if (strlen(alert_statuses[i]) == len && strncasecmp(s, alert_statuses[i], len) == 0)
+                name = alert_statuses[i];
+        expected = "Unknown, New, InProgress, Resolved";
+    } else if (strcmp(key, "classification") == 0) {
+        enum classification c;
+        if (classification_parse(s, len, &c))
+            name = classification_name(c);
+        expected = "Unknown, TruePositive, InformationalExpectedActivity, FalsePositive";
+    } else {
+        enum determination d;
+        if (determination_parse(s, len, MODEL_ALLOW_DEPRECATED, &d))
+            name = determination_name(d);
+        expected = "a determination of CONTRACT §6";
+    }
+    if (!name)
+        return err_set(ei, ERR_BODY, -1, "%s%s%s: unknown value '%.40s' (expected %s)", path, dot,
+                       key, s, expected);
+    json_object_set_new(a, key, json_string(name));
+    return ERR_OK;
+}
+
+static enum err check_array(json_t *a, const char *key, bool objects, const char *path,
+                            const char *dot, struct err_info *ei)
+{
+    json_t *arr = json_object_get(a, key);
+    if (json_is_null(arr)) {
+        json_object_set_new(a, key, json_array());
+        return ERR_OK;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (objects ? !json_is_object(v) : !json_is_string(v))
+            return err_set(ei, ERR_BODY, -1, "%s%s%s[%zu]: expected %s", path, dot, key, i,
+                           objects ? "an object" : "a string");
+    }
+    return ERR_OK;
+}
+
+static int64_t time_of(json_t *a, const char *key)
+{
+    json_t *v = json_object_get(a, key);
+    int64_t t;
+    if (!json_is_string(v) ||
+        ts_parse(json_string_value(v), json_string_length(v), 0, &t, NULL) != ERR_OK)
+        return INT64_MIN;
+    return t;
+}
+
+/* Sets a null timestamp key to `t` (canonical text). */
+static void default_time(json_t *a, const char *key, int64_t t)
+{
+    if (!json_is_null(json_object_get(a, key)))
+        return;
+    char s[TS_FORMAT_MAX];
+    ts_format(t, s);
+    json_object_set_new(a, key, json_string(s));
+}
+
+static void sha256(const char *s, size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+    if (EVP_Digest(s, len, out, &n, EVP_sha256(), NULL) != 1)
+        BUG("SHA-256 failed");
+}
+
+enum err alert_from_json(json_t *src, const char *path, int64_t now, struct alert_in *out,
+                         struct err_info *ei)
+{
+    memset(out, 0, sizeof(*out));
+    const char *dot = *path ? "." : "";
+    int64_t creation;
+    json_t *a = incident_alert_canonical(src, path, 0, &creation, ei);
+    if (!a) {
+        if (ei)
+            ei->code = ERR_BODY;
+        return ERR_BODY;
+    }
+    enum err e = ERR_OK;
+    json_t *id = json_object_get(a, "alertId");
+    if (utf8_chars(json_string_value(id), json_string_length(id)) > ALERT_MAX_ID) {
+        e = err_set(ei, ERR_BODY, -1, "%s%salertId: longer than %d characters", path, dot,
+                    ALERT_MAX_ID);
+        goto fail;
+    }
+    if (!json_is_string(json_object_get(a, "title"))) {
+        e = err_set(ei, ERR_BODY, -1, "%s%stitle: expected a string", path, dot);
+        goto fail;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(alert_string_keys); i++) {
+        json_t *v = json_object_get(a, alert_string_keys[i]);
+        if (!json_is_null(v) && !json_is_string(v)) {
+            e = err_set(ei, ERR_BODY, -1, "%s%s%s: expected a string or null", path, dot,
+                        alert_string_keys[i]);
+            goto fail;
+        }
+    }
+    json_t *inv = json_object_get(a, "investigationId");
+    if (!json_is_null(inv) && !json_is_integer(inv)) {
+        e = err_set(ei, ERR_BODY, -1, "%s%sinvestigationId: expected an integer or null", path,
+                    dot);
+        goto fail;
+    }
+    if ((e = canonical_enum(a, "severity", false, path, dot, ei)) ||
+        (e = canonical_enum(a, "status", false, path, dot, ei)) ||
+        (e = canonical_enum(a, "classification", true, path, dot, ei)) ||
+        (e = canonical_enum(a, "determination", true, path, dot, ei)) ||
+        (e = check_array(a, "devices", true, path, dot, ei)) ||
+        (e = check_array(a, "entities", true, path, dot, ei)) ||
+        (e = check_array(a, "mitreTechniques", false, path, dot, ei)))
+        goto fail;
+    /* The server owns incidentId (CONTRACT §2); whatever the sender put there is not content. */
+    json_object_set_new(a, "incidentId", json_null());
+
+    /* The hash covers what the sender sent, before server defaults: an alert sent again without
+     * creationTime must compare equal to its first copy, not differ by the arrival time. */
+    char *text = json_dumps(a, JSON_COMPACT);
+    if (!text) {
+        e = err_set(ei, ERR_NOMEM, -1, "out of memory");
+        goto fail;
+    }
+    sha256(text, strlen(text), out->hash);
+    free(text);
+
+    /* Defender never serves an alert without a status or severity; fill them as it would. */
+    if (json_is_null(json_object_get(a, "status")))
+        json_object_set_new(a, "status", json_string("New"));
+    if (json_is_null(json_object_get(a, "severity")))
+        json_object_set_new(a, "severity", json_string("UnSpecified"));
+    if (creation == INT64_MIN)
+        creation = now;
+    default_time(a, "creationTime", creation);
+    default_time(a, "lastUpdatedTime", creation);
+    default_time(a, "firstActivity", creation);
+    int64_t first = time_of(a, "firstActivity");
+    default_time(a, "lastActivity", first);
+    int64_t last = time_of(a, "lastActivity");
+    if (last < first) {
+        e = err_set(ei, ERR_BODY, -1, "%s%slastActivity: earlier than firstActivity", path, dot);
+        goto fail;
+    }
+    out->alert = a;
+    out->id = json_string_value(json_object_get(a, "alertId"));
+    out->creation_time = creation;
+    out->first_activity = first;
+    out->last_activity = last;
+    return ERR_OK;
+fail:
+    json_decref(a);
+    memset(out, 0, sizeof(*out));
+    return e;
+}
+
+enum err alert_parse_batch(json_t *body, size_t max, int64_t now, struct alert_in **out, size_t *n,
+                           struct err_info *ei)
+{
+    *out = NULL;
+    *n = 0;
+    json_t *list = NULL;
+    if (json_is_array(body))
+        list = body;
+    else if (json_is_object(body) && json_object_get(body, "value") &&
+             !json_object_get(body, "alertId")) {
+        list = json_object_get(body, "value");
+        if (!json_is_array(list))
+            return err_set(ei, ERR_BODY, -1, "value: expected an array of alerts");
+    } else if (!json_is_object(body)) {
+        return err_set(ei, ERR_BODY, -1, "expected an alert object or {\"value\":[alerts]}");
+    }
+    if (!list) {
+        struct alert_in *one = xcalloc(1, sizeof(*one));
+        enum err e = alert_from_json(body, "", now, one, ei);
+        if (e) {
+            free(one);
+            return e;
+        }
+        *out = one;
+        *n = 1;
+        return ERR_OK;
+    }
+    size_t count = json_array_size(list);
+    if (max && count > max)
+        return err_set(ei, ERR_BODY, -1, "value: %zu alerts; at most %zu per request", count, max);
+    struct alert_in *arr = xcalloc(count ? count : 1, sizeof(*arr));
+    for (size_t i = 0; i < count; i++) {
+        char path[32];
+        snprintf(path, sizeof(path), "value[%zu]", i);
+        enum err e = alert_from_json(json_array_get(list, i), path, now, &arr[i], ei);
+        if (e) {
+            for (size_t k = 0; k < i; k++)
+                alert_in_release(&arr[k]);
+            free(arr);
+            return e;
+        }
+    }
+    *out = arr;
+    *n = count;
+    return ERR_OK;
+}
