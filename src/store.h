@@ -231,11 +231,12 @@ enum err store_alert_ingest(struct store *st, const char *tenant, const struct c
 /*
  * Reads one alert by id for GET /api/alerts/{alertId} (issue 5 point 6). *alert_out receives the
  * alert as it appears in its incident (incidentId set), *correlation_out the explanation object:
- *   {"incidentId": current incident, "action": "created"|"joined"|"reopened"|"imported",
- *    "startedOrJoined": incident it first joined or started,
- *    "key": {"type","value"} or null, "matchedAlertId": string or null,
- *    "merged": [incident ids redirected into the joined incident by this alert],
- *    "mergeSkipped": null or {"incidentIds":[...],"reason":"..."},
+ *   {"incidentId": the incident holding it now (a later merge may have moved it),
+ *    "action": "created"|"joined"|"reopened" (or only "imported" for imported alerts),
+ *    "correlatedIncidentId": the incident it started, joined or reopened,
+ *    "key": {"type","value"} that matched, or null, "matchedAlertId": string or null,
+ *    "merged": [incident ids this alert merged into that incident],
+ *    "mergeSkipped": null or {"incidentIds":[...],"reason":"..."} when a guard failed,
  *    "time": when it was correlated}
  * Both owned by the caller (json_decref). ERR_NOT_FOUND when the tenant has no such alert or
  * the scope may not see its incident.

@@ -17,26 +17,9 @@
 extern const char *const schema_sqlite_migrations[];
 extern const size_t schema_sqlite_count;
 
-struct sqlite_store {
-    struct store base;
-    sqlite3 *writer;
-    pthread_mutex_t write_lock;
-    /* Highest lastUpdateTime issued or seen; guarded by write_lock. */
-    int64_t last_issued;
-
-    pthread_mutex_t pool_lock;
-    pthread_cond_t pool_cond;
-    sqlite3 **readers;
-    int nreaders;
-    int nfree;
-    sqlite3 **free_readers;
-};
-
-#define SQ(st) ((struct sqlite_store *)(st))
-
 /* Logs the connection's error and maps it to a code: busy/locked → unavailable, constraint →
  * conflict, anything else → storage. Raw messages never reach clients (conventions §3.4). */
-static enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei)
+enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei)
 {
     int rc = sqlite3_extended_errcode(db);
     log_error("sqlite: %s: %s (%d)", what, sqlite3_errmsg(db), rc);
@@ -48,7 +31,7 @@ static enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei)
     return err_set(ei, e, -1, "storage error while %s", what);
 }
 
-static enum err sq_exec(sqlite3 *db, const char *sql, struct err_info *ei)
+enum err sq_exec(sqlite3 *db, const char *sql, struct err_info *ei)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -59,7 +42,7 @@ static enum err sq_exec(sqlite3 *db, const char *sql, struct err_info *ei)
     return ERR_OK;
 }
 
-static enum err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct err_info *ei)
+enum err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct err_info *ei)
 {
     if (sqlite3_prepare_v2(db, sql, -1, out, NULL) != SQLITE_OK)
         return sq_fail(db, "preparing a statement", ei);
@@ -141,7 +124,8 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
     int n = o->readers < 1 ? 1 : o->readers;
     st->readers = xcalloc((size_t)n, sizeof(sqlite3 *));
     st->free_readers = xcalloc((size_t)n, sizeof(sqlite3 *));
-    if (sq_connect(o, false, &st->writer, ei) || sq_migrate(st->writer, ei))
+    if (sq_connect(o, false, &st->writer, ei) || sq_migrate(st->writer, ei) ||
+        sq_index_pending(st->writer, ei))
         goto fail;
     for (int i = 0; i < n; i++) {
         if (sq_connect(o, true, &st->readers[i], ei))
@@ -167,7 +151,7 @@ fail:
     return ei && ei->code ? ei->code : ERR_STORAGE;
 }
 
-static sqlite3 *reader_acquire(struct sqlite_store *st)
+sqlite3 *sq_reader_acquire(struct sqlite_store *st)
 {
     pthread_mutex_lock(&st->pool_lock);
     while (st->nfree == 0)
@@ -177,7 +161,7 @@ static sqlite3 *reader_acquire(struct sqlite_store *st)
     return db;
 }
 
-static void reader_release(struct sqlite_store *st, sqlite3 *db)
+void sq_reader_release(struct sqlite_store *st, sqlite3 *db)
 {
     pthread_mutex_lock(&st->pool_lock);
     st->free_readers[st->nfree++] = db;
@@ -190,7 +174,7 @@ static void reader_release(struct sqlite_store *st, sqlite3 *db)
  */
 
 /* Appends the delegated-scoping condition on `incidents` (nothing for an unrestricted scope). */
-static enum err append_scope(struct buf *sql, const struct store_scope *sc)
+enum err sq_append_scope(struct buf *sql, const struct store_scope *sc)
 {
     if (!sc->restricted)
         return ERR_OK;
@@ -204,7 +188,7 @@ static enum err append_scope(struct buf *sql, const struct store_scope *sc)
     return e ? e : buf_puts(sql, "))");
 }
 
-static void bind_scope(sqlite3_stmt *s, int *idx, const struct store_scope *sc)
+void sq_bind_scope(sqlite3_stmt *s, int *idx, const struct store_scope *sc)
 {
     if (!sc->restricted)
         return;
@@ -225,7 +209,7 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
     struct odata_sql_params *params = xmalloc(sizeof(*params));
     params->n = 0;
     enum err e = buf_puts(&sql, "SELECT incident_id, doc FROM incidents WHERE tenant_id = ?");
-    e |= append_scope(&sql, scope);
+    e |= sq_append_scope(&sql, scope);
     if (q->filter) {
         e |= buf_puts(&sql, " AND (");
         e |= odata_sql_where(q->filter, ODATA_DIALECT_SQLITE, 2, &sql, params);
@@ -240,7 +224,7 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
         return err_set(ei, ERR_ODATA, -1, "$filter is too complex");
     }
 
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s = NULL;
     if (sq_prepare(db, sql.data, &s, ei)) {
         e = ERR_STORAGE;
@@ -248,7 +232,7 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
     }
     int idx = 1;
     sqlite3_bind_text(s, idx++, scope->tenant, -1, SQLITE_STATIC);
-    bind_scope(s, &idx, scope);
+    sq_bind_scope(s, &idx, scope);
     for (size_t i = 0; i < params->n; i++) {
         const struct odata_sql_param *p = &params->v[i];
         if (p->kind == ODATA_SQL_INT)
@@ -276,7 +260,7 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
         e = sq_fail(db, "listing incidents", ei);
 done:
     sqlite3_finalize(s);
-    reader_release(st, db);
+    sq_reader_release(st, db);
     buf_release(&sql);
     free(params);
     return e;
@@ -289,8 +273,8 @@ static enum err sqlite_incident_get(struct store *base, const struct store_scope
     struct buf sql;
     buf_init(&sql, BUF_UNLIMITED);
     buf_puts(&sql, "SELECT doc FROM incidents WHERE tenant_id = ? AND incident_id = ?");
-    append_scope(&sql, scope);
-    sqlite3 *db = reader_acquire(st);
+    sq_append_scope(&sql, scope);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s = NULL;
     enum err e = sq_prepare(db, sql.data, &s, ei);
     if (e)
@@ -298,7 +282,7 @@ static enum err sqlite_incident_get(struct store *base, const struct store_scope
     int idx = 1;
     sqlite3_bind_text(s, idx++, scope->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, idx++, id);
-    bind_scope(s, &idx, scope);
+    sq_bind_scope(s, &idx, scope);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         e = fn(ctx, id, (const char *)sqlite3_column_text(s, 0),
@@ -309,7 +293,7 @@ static enum err sqlite_incident_get(struct store *base, const struct store_scope
         e = sq_fail(db, "reading an incident", ei);
 done:
     sqlite3_finalize(s);
-    reader_release(st, db);
+    sq_reader_release(st, db);
     buf_release(&sql);
     return e;
 }
@@ -318,7 +302,7 @@ static enum err sqlite_incident_count(struct store *base, const char *tenant, in
                                       struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s = NULL;
     enum err e = sq_prepare(db, "SELECT COUNT(*) FROM incidents WHERE tenant_id = ?", &s, ei);
     if (!e) {
@@ -329,7 +313,7 @@ static enum err sqlite_incident_count(struct store *base, const char *tenant, in
             e = sq_fail(db, "counting incidents", ei);
     }
     sqlite3_finalize(s);
-    reader_release(st, db);
+    sq_reader_release(st, db);
     return e;
 }
 
@@ -338,8 +322,8 @@ static enum err sqlite_incident_count(struct store *base, const char *tenant, in
  */
 
 /* Loads an incident's scalar state, tags and comments, plus its stored doc and alerts offset. */
-static enum err load_incident(sqlite3 *db, const char *tenant, int64_t id, struct incident *inc,
-                              struct buf *doc, size_t *alerts_off, struct err_info *ei)
+enum err sq_load_incident(sqlite3 *db, const char *tenant, int64_t id, struct incident *inc,
+                          struct buf *doc, size_t *alerts_off, struct err_info *ei)
 {
     sqlite3_stmt *s;
     if (sq_prepare(db,
@@ -392,8 +376,8 @@ static enum err load_incident(sqlite3 *db, const char *tenant, int64_t id, struc
 }
 
 /* Writes an incident row (insert or replace by tenant and id). */
-static enum err save_incident(sqlite3 *db, const char *tenant, const struct incident *inc,
-                              const struct buf *doc, size_t alerts_off, struct err_info *ei)
+enum err sq_save_incident(sqlite3 *db, const char *tenant, const struct incident *inc,
+                          const struct buf *doc, size_t alerts_off, struct err_info *ei)
 {
     sqlite3_stmt *s;
     if (sq_prepare(db,
@@ -445,7 +429,7 @@ static enum err save_incident(sqlite3 *db, const char *tenant, const struct inci
     return e;
 }
 
-static int64_t next_update_time(struct sqlite_store *st, int64_t previous)
+int64_t sq_next_update_time(struct sqlite_store *st, int64_t previous)
 {
     int64_t now = ts_now();
     if (now <= st->last_issued)
@@ -456,8 +440,8 @@ static int64_t next_update_time(struct sqlite_store *st, int64_t previous)
 }
 
 /* True when a restricted scope may see incident `id` (caller holds a transaction). */
-static enum err scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t id, bool *ok,
-                             struct err_info *ei)
+enum err sq_scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t id, bool *ok,
+                         struct err_info *ei)
 {
     *ok = !sc->restricted;
     if (*ok || sc->ngroups == 0)
@@ -465,14 +449,14 @@ static enum err scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t 
     struct buf sql;
     buf_init(&sql, BUF_UNLIMITED);
     buf_puts(&sql, "SELECT 1 FROM incidents WHERE tenant_id = ? AND incident_id = ?");
-    append_scope(&sql, sc);
+    sq_append_scope(&sql, sc);
     sqlite3_stmt *s;
     enum err e = sq_prepare(db, sql.data, &s, ei);
     if (!e) {
         int idx = 1;
         sqlite3_bind_text(s, idx++, sc->tenant, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, idx++, id);
-        bind_scope(s, &idx, sc);
+        sq_bind_scope(s, &idx, sc);
         *ok = sqlite3_step(s) == SQLITE_ROW;
         sqlite3_finalize(s);
     }
@@ -500,15 +484,15 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
     enum err e = sq_exec(st->writer, "BEGIN IMMEDIATE", ei);
     if (e)
         goto unlock;
-    e = scope_allows(st->writer, scope, id, &visible, ei);
+    e = sq_scope_allows(st->writer, scope, id, &visible, ei);
     if (!e && !visible)
         e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);
     if (e)
         goto rollback;
-    e = load_incident(st->writer, tenant, id, &inc, &doc, &alerts_off, ei);
+    e = sq_load_incident(st->writer, tenant, id, &inc, &doc, &alerts_off, ei);
     if (e)
         goto rollback;
-    now = next_update_time(st, inc.last_update_time);
+    now = sq_next_update_time(st, inc.last_update_time);
     e = incident_patch_apply(&inc, p, now, &changed, &cas_status, &cas_assign, ei);
     if (e || !changed)
         goto rollback;
@@ -523,7 +507,7 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
         err_set(ei, e, -1, "cannot rebuild incident %" PRId64, id);
         goto rollback;
     }
-    e = save_incident(st->writer, tenant, &inc, &out, new_off, ei);
+    e = sq_save_incident(st->writer, tenant, &inc, &out, new_off, ei);
     if (e)
         goto rollback;
     e = sq_exec(st->writer, "COMMIT", ei);
@@ -547,8 +531,8 @@ unlock:
 
 /* Replaces the device groups recorded for an incident with those of `alerts`
  * (alerts[].devices[].rbacGroupName), which delegated scoping filters on. */
-static enum err write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t *alerts,
-                             struct err_info *ei)
+enum err sq_write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t *alerts,
+                         struct err_info *ei)
 {
     sqlite3_stmt *del, *ins;
     if (sq_prepare(db, "DELETE FROM incident_groups WHERE tenant_id = ? AND incident_id = ?", &del,
@@ -596,7 +580,7 @@ static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id, 
     size_t off;
     buf_init(&doc, BUF_UNLIMITED);
     buf_init(&out, BUF_UNLIMITED);
-    enum err e = load_incident(db, tenant, id, &inc, &doc, &off, ei);
+    enum err e = sq_load_incident(db, tenant, id, &inc, &doc, &off, ei);
     if (e == ERR_NOT_FOUND)
         return ERR_OK;
     if (e)
@@ -627,8 +611,8 @@ static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id, 
         sqlite3_finalize(s);
         e = buf_append(&out, doc.data, off);
         e = e ? e : incident_doc_alerts(alerts, &out);
-        e = e ? e : save_incident(db, tenant, &inc, &out, off, ei);
-        e = e ? e : write_groups(db, tenant, id, alerts, ei);
+        e = e ? e : sq_save_incident(db, tenant, &inc, &out, off, ei);
+        e = e ? e : sq_write_groups(db, tenant, id, alerts, ei);
     }
     json_decref(alerts);
 release:
@@ -649,8 +633,8 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
     enum err e = incident_doc_head(inc, &doc);
     size_t off = doc.len;
     e = e ? e : incident_doc_alerts(inc->alerts, &doc);
-    e = e ? e : save_incident(st->writer, tenant, inc, &doc, off, ei);
-    e = e ? e : write_groups(st->writer, tenant, inc->id, inc->alerts, ei);
+    e = e ? e : sq_save_incident(st->writer, tenant, inc, &doc, off, ei);
+    e = e ? e : sq_write_groups(st->writer, tenant, inc->id, inc->alerts, ei);
     buf_release(&doc);
     if (e)
         return e;
@@ -686,6 +670,10 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
         sqlite3_bind_int64(ins, 3, inc->id);
         if (sqlite3_step(ins) != SQLITE_DONE)
             return sq_fail(st->writer, "importing alerts", ei);
+        /* Imported alerts correlate with ingested ones (correlation.md). */
+        e = sq_index_alert(st->writer, tenant, a, INT64_MIN, INT64_MIN, ei);
+        if (e)
+            return e;
     }
     return ERR_OK;
 }
@@ -848,7 +836,7 @@ static enum err sqlite_tenant_exists(struct store *base, const char *tenant, boo
                                      struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s;
     enum err e = sq_stmt(db, &s, ei, "SELECT 1 FROM tenants WHERE tenant_id = ?", "t", tenant);
     if (!e) {
@@ -858,7 +846,7 @@ static enum err sqlite_tenant_exists(struct store *base, const char *tenant, boo
             e = sq_fail(db, "reading tenants", ei);
         sqlite3_finalize(s);
     }
-    reader_release(st, db);
+    sq_reader_release(st, db);
     return e;
 }
 
@@ -902,7 +890,7 @@ static enum err sqlite_app_get(struct store *base, const char *client_id, struct
                                struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s;
     enum err e = sq_stmt(db, &s, ei, "SELECT " APP_COLUMNS " FROM applications WHERE client_id = ?",
                          "t", client_id);
@@ -916,7 +904,7 @@ static enum err sqlite_app_get(struct store *base, const char *client_id, struct
             e = sq_fail(db, "reading an application", ei);
         sqlite3_finalize(s);
     }
-    reader_release(st, db);
+    sq_reader_release(st, db);
     return e;
 }
 
@@ -924,7 +912,7 @@ static enum err sqlite_app_list(struct store *base, const char *tenant, store_ap
                                 struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s;
     enum err e = sq_stmt(db, &s, ei,
                          "SELECT " APP_COLUMNS " FROM applications WHERE ?1 IS NULL OR "
@@ -940,7 +928,7 @@ static enum err sqlite_app_list(struct store *base, const char *tenant, store_ap
     if (!e && rc != SQLITE_DONE)
         e = sq_fail(db, "listing applications", ei);
     sqlite3_finalize(s);
-    reader_release(st, db);
+    sq_reader_release(st, db);
     return e;
 }
 
@@ -999,7 +987,7 @@ static enum err sqlite_user_get(struct store *base, const char *tenant, const ch
                                 struct store_user *out, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s;
     enum err e = sq_stmt(db, &s, ei,
                          "SELECT tenant_id, upn, device_groups, created_time FROM users WHERE "
@@ -1015,7 +1003,7 @@ static enum err sqlite_user_get(struct store *base, const char *tenant, const ch
             e = sq_fail(db, "reading a user", ei);
         sqlite3_finalize(s);
     }
-    reader_release(st, db);
+    sq_reader_release(st, db);
     return e;
 }
 
@@ -1023,7 +1011,7 @@ static enum err sqlite_user_list(struct store *base, const char *tenant, store_u
                                  void *ctx, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s;
     enum err e = sq_stmt(db, &s, ei,
                          "SELECT tenant_id, upn, device_groups, created_time FROM users WHERE "
@@ -1039,7 +1027,7 @@ static enum err sqlite_user_list(struct store *base, const char *tenant, store_u
     if (!e && rc != SQLITE_DONE)
         e = sq_fail(db, "listing users", ei);
     sqlite3_finalize(s);
-    reader_release(st, db);
+    sq_reader_release(st, db);
     return e;
 }
 
@@ -1092,7 +1080,7 @@ static enum err sqlite_key_list(struct store *base, const char *tenant, store_ke
                                 struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    sqlite3 *db = reader_acquire(st);
+    sqlite3 *db = sq_reader_acquire(st);
     sqlite3_stmt *s;
     enum err e = sq_stmt(db, &s, ei,
                          "SELECT kid, tenant_id, private_pem, public_pem, created_time, "
@@ -1115,7 +1103,7 @@ static enum err sqlite_key_list(struct store *base, const char *tenant, store_ke
     if (!e && rc != SQLITE_DONE)
         e = sq_fail(db, "listing keys", ei);
     sqlite3_finalize(s);
-    reader_release(st, db);
+    sq_reader_release(st, db);
     return e;
 }
 

@@ -1,18 +1,896 @@
 /* SPDX-License-Identifier: MIT */
-/* SQLite backend: alert ingestion and correlation (issue 5). Being written. */
+/*
+ * SQLite backend: alert ingestion and correlation (issue 5, CONTRACT §9). A batch runs in one
+ * write transaction under the store's single writer, so concurrent ingestion is serialised and
+ * two alerts sharing a key can never start two incidents. Incidents a batch touches are loaded
+ * once, changed in memory and rebuilt once at the end; the scalar columns correlation filters on
+ * (status, redirect) are written as soon as they change so later alerts of the same batch see
+ * them. Rules: docs/internals/correlation.md.
+ */
+#include "common.h"
+#include "log.h"
 #include "store_sqlite_int.h"
+#include "ts.h"
+#include "xmalloc.h"
 
-enum err sqlite_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
+/* An incident the batch changes. */
+struct touched {
+    struct incident inc; /* scalar state, tags, comments */
+    json_t *alerts;      /* canonical alerts; incidentId rewritten when saved */
+    bool dirty;
+};
+
+struct batch {
+    struct sqlite_store *st;
+    sqlite3 *db;
+    const char *tenant;
+    const struct corr_options *o;
+    int64_t now;
+    int64_t next_id;
+    struct touched **t;
+    size_t nt, cap;
+    sqlite3_stmt *get_alert, *ins_alert, *upd_hash, *find, *set_state, *move_alerts, *stubs_of;
+};
+
+/* A candidate incident for a new alert. */
+struct match {
+    int64_t id;
+    enum status status;
+    int64_t created;
+    enum corr_key_type type; /* the key that found it first (priority order) */
+    const char *value;       /* borrowed from the alert's keys */
+    char *alert_id;          /* the alert of that incident that matched */
+};
+
+static void touched_free(struct touched *t)
+{
+    incident_release(&t->inc);
+    json_decref(t->alerts);
+    free(t);
+}
+
+/* The alerts array of a stored doc: from alerts_off to just before the incident's closing brace. */
+static json_t *doc_alerts(const struct buf *doc, size_t off)
+{
+    size_t len = doc->len - off;
+    while (len > 0 && doc->data[off + len - 1] != '}')
+        len--;
+    return len ? json_loadb(doc->data + off, len - 1, 0, NULL) : NULL;
+}
+
+static enum err touched_get(struct batch *b, int64_t id, struct touched **out, struct err_info *ei)
+{
+    for (size_t i = 0; i < b->nt; i++)
+        if (b->t[i]->inc.id == id) {
+            *out = b->t[i];
+            return ERR_OK;
+        }
+    struct touched *t = xcalloc(1, sizeof(*t));
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    size_t off;
+    enum err e = sq_load_incident(b->db, b->tenant, id, &t->inc, &doc, &off, ei);
+    if (!e) {
+        t->alerts = doc_alerts(&doc, off);
+        if (!json_is_array(t->alerts))
+            e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
+    } else {
+        incident_init(&t->inc);
+    }
+    buf_release(&doc);
+    if (e) {
+        touched_free(t);
+        return e;
+    }
+    if (b->nt == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->t = xrealloc(b->t, b->cap * sizeof(*b->t));
+    }
+    b->t[b->nt++] = t;
+    *out = t;
+    return ERR_OK;
+}
+
+/* Writes the columns later lookups of this batch filter on. */
+static enum err write_state(struct batch *b, const struct incident *inc, struct err_info *ei)
+{
+    sqlite3_stmt *s = b->set_state;
+    sqlite3_reset(s);
+    sqlite3_bind_int(s, 1, (int)inc->status);
+    if (inc->redirect_id)
+        sqlite3_bind_int64(s, 2, inc->redirect_id);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_text(s, 3, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, inc->id);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return sq_fail(b->db, "updating an incident", ei);
+    return ERR_OK;
+}
+
+/* Creates an incident row for a new alert; its document is written when the batch ends. */
+static enum err create_incident(struct batch *b, struct touched **out, struct err_info *ei)
+{
+    struct touched *t = xcalloc(1, sizeof(*t));
+    incident_init(&t->inc);
+    t->inc.id = b->next_id++;
+    t->inc.name = xstrdup("");
+    t->inc.created_time = b->now;
+    t->inc.last_update_time = b->now;
+    t->inc.tags = json_array();
+    t->inc.comments = json_array();
+    t->alerts = json_array();
+    t->dirty = true;
+    /* A placeholder document: the real one is written when the batch ends. */
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    buf_puts(&doc, "}");
+    enum err e = sq_save_incident(b->db, b->tenant, &t->inc, &doc, 0, ei);
+    buf_release(&doc);
+    if (e) {
+        touched_free(t);
+        return e;
+    }
+    if (b->nt == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->t = xrealloc(b->t, b->cap * sizeof(*b->t));
+    }
+    b->t[b->nt++] = t;
+    *out = t;
+    return ERR_OK;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Key index
+ */
+
+/* Activity interval of a stored alert (correlation.md: firstActivity, else creationTime;
+ * lastActivity, else firstActivity). */
+static void alert_activity(json_t *a, int64_t *first, int64_t *last)
+{
+    const char *keys[] = {"firstActivity", "creationTime"};
+    *first = INT64_MIN;
+    for (size_t i = 0; i < 2 && *first == INT64_MIN; i++) {
+        json_t *v = json_object_get(a, keys[i]);
+        int64_t t;
+        if (json_is_string(v) && ts_parse(json_string_value(v), json_string_length(v),
+                                          TS_LENIENT_FRACTION, &t, NULL) == ERR_OK)
+            *first = t;
+    }
+    if (*first == INT64_MIN)
+        *first = 0;
+    *last = *first;
+    json_t *v = json_object_get(a, "lastActivity");
+    int64_t t;
+    if (json_is_string(v) &&
+        ts_parse(json_string_value(v), json_string_length(v), TS_LENIENT_FRACTION, &t, NULL) ==
+            ERR_OK &&
+        t >= *first)
+        *last = t;
+}
+
+enum err sq_index_alert(sqlite3 *db, const char *tenant, json_t *alert, int64_t first, int64_t last,
+                        struct err_info *ei)
+{
+    const char *id = json_string_value(json_object_get(alert, "alertId"));
+    if (!id)
+        return ERR_OK;
+    if (first == INT64_MIN)
+        alert_activity(alert, &first, &last);
+    sqlite3_stmt *del, *ins;
+    if (sq_prepare(db, "DELETE FROM alert_keys WHERE tenant_id = ? AND alert_id = ?", &del, ei))
+        return ERR_STORAGE;
+    sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(del, 2, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(del);
+    sqlite3_finalize(del);
+    if (rc != SQLITE_DONE)
+        return sq_fail(db, "indexing alert keys", ei);
+    struct corr_key *keys;
+    size_t n = corr_alert_keys(alert, &keys);
+    if (n == 0)
+        return ERR_OK;
+    if (sq_prepare(db,
+                   "INSERT OR IGNORE INTO alert_keys (tenant_id, key_type, key_value, "
+                   "last_activity, alert_id, first_activity) VALUES (?,?,?,?,?,?)",
+                   &ins, ei)) {
+        corr_keys_free(keys, n);
+        return ERR_STORAGE;
+    }
+    enum err e = ERR_OK;
+    for (size_t i = 0; i < n && !e; i++) {
+        sqlite3_reset(ins);
+        sqlite3_bind_text(ins, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int(ins, 2, (int)keys[i].type);
+        sqlite3_bind_text(ins, 3, keys[i].value, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 4, last);
+        sqlite3_bind_text(ins, 5, id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(ins, 6, first);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            e = sq_fail(db, "indexing alert keys", ei);
+    }
+    sqlite3_finalize(ins);
+    corr_keys_free(keys, n);
+    return e;
+}
+
+enum err sq_index_pending(sqlite3 *db, struct err_info *ei)
+{
+    sqlite3_stmt *s;
+    /* The table exists only between migration 3 and the end of this backfill. */
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM alert_keys_pending", -1, &s, NULL) != SQLITE_OK)
+        return ERR_OK;
+    sqlite3_finalize(s);
+    enum err e = sq_exec(db, "BEGIN IMMEDIATE", ei);
+    if (e)
+        return e;
+    e = sq_prepare(db, "SELECT tenant_id, doc, alerts_off FROM incidents", &s, ei);
+    size_t count = 0;
+    while (!e && sqlite3_step(s) == SQLITE_ROW) {
+        const char *tenant = (const char *)sqlite3_column_text(s, 0);
+        struct buf doc = {0};
+        buf_init(&doc, BUF_UNLIMITED);
+        buf_append(&doc, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+        size_t off = (size_t)sqlite3_column_int64(s, 2);
+        json_t *alerts = off <= doc.len ? doc_alerts(&doc, off) : NULL;
+        size_t i;
+        json_t *a;
+        json_array_foreach(alerts, i, a)
+        {
+            if (!e)
+                e = sq_index_alert(db, tenant, a, INT64_MIN, INT64_MIN, ei);
+            count++;
+        }
+        json_decref(alerts);
+        buf_release(&doc);
+    }
+    sqlite3_finalize(s);
+    if (!e)
+        e = sq_exec(db, "DROP TABLE alert_keys_pending", ei);
+    if (!e)
+        e = sq_exec(db, "COMMIT", ei);
+    if (e)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        log_info("indexed the correlation keys of %zu stored alerts", count);
+    return e;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Correlation
+ */
+
+static void matches_free(struct match *m, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(m[i].alert_id);
+    free(m);
+}
+
+/* Finds the incidents whose alerts share an enabled key with `a` within the window: open,
+ * Resolved (for the reopen policy); Redirected ones hold no alerts. */
+static enum err find_matches(struct batch *b, const struct alert_in *a, struct corr_key *keys,
+                             size_t nkeys, struct match **out, size_t *nout, struct err_info *ei)
+{
+    struct match *m = NULL;
+    size_t n = 0;
+    sqlite3_stmt *s = b->find;
+    for (size_t k = 0; k < nkeys; k++) {
+        if (!(b->o->keys & (1u << keys[k].type)))
+            continue;
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 2, (int)keys[k].type);
+        sqlite3_bind_text(s, 3, keys[k].value, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 4, a->first_activity - b->o->window);
+        sqlite3_bind_int64(s, 5, a->last_activity + b->o->window);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(s, 0);
+            bool seen = false;
+            for (size_t i = 0; i < n; i++)
+                seen |= m[i].id == id;
+            if (seen)
+                continue;
+            m = xrealloc(m, (n + 1) * sizeof(*m));
+            m[n] = (struct match){
+                .id = id,
+                .status = (enum status)sqlite3_column_int(s, 1),
+                .created = sqlite3_column_int64(s, 2),
+                .type = keys[k].type,
+                .value = keys[k].value,
+                .alert_id = xstrdup((const char *)sqlite3_column_text(s, 3)),
+            };
+            n++;
+        }
+        if (rc != SQLITE_DONE) {
+            matches_free(m, n);
+            return sq_fail(b->db, "correlating an alert", ei);
+        }
+    }
+    *out = m;
+    *nout = n;
+    return ERR_OK;
+}
+
+static int match_cmp(const void *x, const void *y)
+{
+    const struct match *a = x, *b = y;
+    if (a->created != b->created)
+        return a->created < b->created ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+/* Why open incidents may not merge (correlation.md "Merge guards"), or NULL when they may. */
+static const char *merge_guard(struct touched *const *t, size_t n)
+{
+    const char *assignee = NULL;
+    enum classification cls = CLASSIFICATION_UNKNOWN;
+    for (size_t i = 0; i < n; i++) {
+        const char *a = t[i]->inc.assigned_to;
+        if (a && assignee && strcasecmp(a, assignee) != 0)
+            return "the incidents are assigned to different owners";
+        if (a)
+            assignee = a;
+        enum classification c = t[i]->inc.classification;
+        if (c != CLASSIFICATION_UNKNOWN && cls != CLASSIFICATION_UNKNOWN && c != cls)
+            return "the incidents have different classifications";
+        if (c != CLASSIFICATION_UNKNOWN)
+            cls = c;
+    }
+    return NULL;
+}
+
+/* A comment array from either stored form; new reference. */
+static json_t *comments_of(const struct incident *inc)
+{
+    if (inc->comments)
+        return json_incref(inc->comments);
+    json_t *c = NULL;
+    if (inc->comments_text.len)
+        c = json_loadb(inc->comments_text.data, inc->comments_text.len, 0, NULL);
+    return json_is_array(c) ? c : (json_decref(c), json_array());
+}
+
+struct comment_sort {
+    json_t *c;
+    int64_t t;
+    size_t seq;
+};
+
+static int comment_cmp(const void *x, const void *y)
+{
+    const struct comment_sort *a = x, *b = y;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Comments of both incidents, oldest first; at equal times the survivor's come first. */
+static void merge_comments(struct incident *into, const struct incident *from)
+{
+    json_t *a = comments_of(into), *b = comments_of(from);
+    size_t n = json_array_size(a) + json_array_size(b);
+    struct comment_sort *cs = xcalloc(n ? n : 1, sizeof(*cs));
+    size_t k = 0;
+    json_t *lists[] = {a, b};
+    for (size_t l = 0; l < 2; l++) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(lists[l], i, c)
+        {
+            json_t *tv = json_object_get(c, "createdTime");
+            int64_t t = 0;
+            if (json_is_string(tv))
+                ts_parse(json_string_value(tv), json_string_length(tv), TS_LENIENT_FRACTION, &t,
+                         NULL);
+            cs[k] = (struct comment_sort){.c = c, .t = t, .seq = k};
+            k++;
+        }
+    }
+    qsort(cs, n, sizeof(*cs), comment_cmp);
+    json_t *merged = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append(merged, cs[i].c);
+    free(cs);
+    json_decref(a);
+    json_decref(b);
+    json_decref(into->comments);
+    into->comments = merged;
+    buf_reset(&into->comments_text);
+}
+
+/* Moves everything of `from` into the survivor `s`, leaves `from` a Redirected stub and
+ * re-points stubs that pointed at `from` (chains collapse). */
+static enum err merge_into(struct batch *b, struct touched *s, struct touched *from,
+                           struct err_info *ei)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(from->alerts, i, v) json_array_append(s->alerts, v);
+    json_array_clear(from->alerts);
+    json_array_foreach(from->inc.tags, i, v)
+    {
+        bool have = false;
+        size_t k;
+        json_t *w;
+        json_array_foreach(s->inc.tags, k, w) have |= json_equal(v, w);
+        if (!have)
+            json_array_append(s->inc.tags, v);
+    }
+    merge_comments(&s->inc, &from->inc);
+    if (!s->inc.assigned_to && from->inc.assigned_to)
+        s->inc.assigned_to = xstrdup(from->inc.assigned_to);
+    if (s->inc.classification == CLASSIFICATION_UNKNOWN &&
+        from->inc.classification != CLASSIFICATION_UNKNOWN) {
+        s->inc.classification = from->inc.classification;
+        s->inc.determination = from->inc.determination;
+    }
+    if (from->inc.status == STATUS_IN_PROGRESS)
+        s->inc.status = STATUS_IN_PROGRESS;
+    from->inc.status = STATUS_REDIRECTED;
+    from->inc.redirect_id = s->inc.id;
+    s->dirty = from->dirty = true;
+
+    sqlite3_stmt *mv = b->move_alerts;
+    sqlite3_reset(mv);
+    sqlite3_bind_int64(mv, 1, s->inc.id);
+    sqlite3_bind_text(mv, 2, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(mv, 3, from->inc.id);
+    if (sqlite3_step(mv) != SQLITE_DONE)
+        return sq_fail(b->db, "moving alerts", ei);
+    enum err e = write_state(b, &s->inc, ei);
+    e = e ? e : write_state(b, &from->inc, ei);
+    if (e)
+        return e;
+
+    int64_t *stubs = NULL;
+    size_t nstubs = 0;
+    sqlite3_stmt *q = b->stubs_of;
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, from->inc.id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        stubs = xrealloc(stubs, (nstubs + 1) * sizeof(*stubs));
+        stubs[nstubs++] = sqlite3_column_int64(q, 0);
+    }
+    if (rc != SQLITE_DONE)
+        e = sq_fail(b->db, "re-pointing merged incidents", ei);
+    for (size_t k = 0; k < nstubs && !e; k++) {
+        struct touched *stub;
+        e = touched_get(b, stubs[k], &stub, ei);
+        if (!e) {
+            stub->inc.redirect_id = s->inc.id;
+            stub->dirty = true;
+            e = write_state(b, &stub->inc, ei);
+        }
+    }
+    free(stubs);
+    return e;
+}
+
+/* The explanation stored with a new alert (store.h store_alert_get). */
+static json_t *explanation(const char *action, int64_t incident, const struct match *m,
+                           json_t *merged, json_t *skipped, int64_t now)
+{
+    char when[TS_FORMAT_MAX];
+    ts_format(now, when);
+    json_t *key =
+        m ? json_pack("{ssss}", "type", corr_key_name(m->type), "value", m->value) : json_null();
+    return json_pack("{sssIsososososs}", "action", action, "correlatedIncidentId",
+                     (json_int_t)incident, "key", key, "matchedAlertId",
+                     m ? json_string(m->alert_id) : json_null(), "merged", merged, "mergeSkipped",
+                     skipped ? skipped : json_null(), "time", when);
+}
+
+static enum err insert_alert(struct batch *b, const struct alert_in *a, int64_t incident,
+                             json_t *why, struct err_info *ei)
+{
+    char *text = json_dumps(why, JSON_COMPACT);
+    sqlite3_stmt *s = b->ins_alert;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, a->id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, incident);
+    sqlite3_bind_blob(s, 4, a->hash, sizeof(a->hash), SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, text, -1, free);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return sq_fail(b->db, "storing an alert", ei);
+    return sq_index_alert(b->db, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
+}
+
+/* Correlates a new alert and adds it to its incident. */
+static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *incident,
+                           struct err_info *ei)
+{
+    struct corr_key *keys;
+    size_t nkeys = corr_alert_keys(a->alert, &keys);
+    struct match *m = NULL;
+    size_t nm = 0;
+    enum err e = find_matches(b, a, keys, nkeys, &m, &nm, ei);
+    if (e)
+        goto done;
+    qsort(m, nm, sizeof(*m), match_cmp);
+    struct match **open = xcalloc(nm ? nm : 1, sizeof(*open));
+    struct touched **ts = xcalloc(nm ? nm : 1, sizeof(*ts));
+    size_t nopen = 0;
+    struct match *resolved = NULL;
+    for (size_t i = 0; i < nm; i++) {
+        if (m[i].status == STATUS_ACTIVE || m[i].status == STATUS_IN_PROGRESS)
+            open[nopen++] = &m[i];
+        else if (m[i].status == STATUS_RESOLVED && !resolved)
+            resolved = &m[i];
+    }
+    struct touched *target = NULL;
+    const char *action = "joined";
+    const struct match *why = NULL;
+    json_t *merged = json_array(), *skipped = NULL;
+    if (nopen > 0) {
+        why = open[0];
+        for (size_t i = 0; i < nopen && !e; i++)
+            e = touched_get(b, open[i]->id, &ts[i], ei);
+        const char *blocked = e || nopen < 2 ? NULL : merge_guard(ts, nopen);
+        if (!e && blocked) {
+            json_t *ids = json_array();
+            for (size_t i = 1; i < nopen; i++)
+                json_array_append_new(ids, json_integer(open[i]->id));
+            skipped = json_pack("{soss}", "incidentIds", ids, "reason", blocked);
+        }
+        for (size_t i = 1; i < nopen && !e && !blocked; i++) {
+            e = merge_into(b, ts[0], ts[i], ei);
+            json_array_append_new(merged, json_integer(open[i]->id));
+        }
+        target = ts[0];
+    } else if (resolved && b->o->resolved == CORR_RESOLVED_REOPEN) {
+        why = resolved;
+        action = "reopened";
+        e = touched_get(b, resolved->id, &target, ei);
+        if (!e) {
+            target->inc.status = STATUS_ACTIVE;
+            e = write_state(b, &target->inc, ei);
+        }
+    } else {
+        action = "created";
+        e = create_incident(b, &target, ei);
+    }
+    if (!e) {
+        json_array_append(target->alerts, a->alert);
+        target->dirty = true;
+        *incident = target->inc.id;
+        json_t *x = explanation(action, target->inc.id, why, merged, skipped, b->now);
+        merged = NULL;
+        skipped = NULL;
+        e = insert_alert(b, a, target->inc.id, x, ei);
+        json_decref(x);
+    }
+    json_decref(merged);
+    json_decref(skipped);
+    free(open);
+    free(ts);
+done:
+    matches_free(m, nm);
+    corr_keys_free(keys, nkeys);
+    return e;
+}
+
+/* Replaces a known alert inside its incident; it does not move (correlation.md). */
+static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t incident,
+                              struct err_info *ei)
+{
+    struct touched *t;
+    enum err e = touched_get(b, incident, &t, ei);
+    if (e)
+        return e;
+    size_t i;
+    json_t *v;
+    bool found = false;
+    json_array_foreach(t->alerts, i, v)
+    {
+        const char *id = json_string_value(json_object_get(v, "alertId"));
+        if (id && strcmp(id, a->id) == 0) {
+            json_array_set(t->alerts, i, a->alert);
+            found = true;
+            break;
+        }
+    }
+    if (!found)
+        json_array_append(t->alerts, a->alert);
+    t->dirty = true;
+    sqlite3_stmt *s = b->upd_hash;
+    sqlite3_reset(s);
+    sqlite3_bind_blob(s, 1, a->hash, sizeof(a->hash), SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return sq_fail(b->db, "updating an alert", ei);
+    return sq_index_alert(b->db, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
+}
+
+struct alert_sort {
+    json_t *a;
+    int64_t t;
+    const char *id;
+};
+
+static int alert_sort_cmp(const void *x, const void *y)
+{
+    const struct alert_sort *a = x, *b = y;
+    if (a->t != b->t)
+        return a->t < b->t ? -1 : 1;
+    return strcmp(a->id, b->id);
+}
+
+/* Orders alerts by creationTime, then alertId (CONTRACT §2) and sets their incidentId. */
+static void settle_alerts(json_t *alerts, int64_t incident)
+{
+    size_t n = json_array_size(alerts);
+    struct alert_sort *s = xcalloc(n ? n : 1, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_array_get(alerts, i);
+        json_t *ct = json_object_get(a, "creationTime");
+        s[i].a = json_incref(a);
+        s[i].t = INT64_MIN;
+        if (json_is_string(ct))
+            ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION, &s[i].t,
+                     NULL);
+        const char *id = json_string_value(json_object_get(a, "alertId"));
+        s[i].id = id ? id : "";
+    }
+    qsort(s, n, sizeof(*s), alert_sort_cmp);
+    json_array_clear(alerts);
+    for (size_t i = 0; i < n; i++) {
+        /* Alerts are shared with the request's objects: copy before writing the owned key. */
+        json_t *c = json_object_get(s[i].a, "incidentId") &&
+                            json_integer_value(json_object_get(s[i].a, "incidentId")) == incident
+                        ? json_incref(s[i].a)
+                        : json_copy(s[i].a);
+        json_object_set_new(c, "incidentId", json_integer(incident));
+        json_array_append_new(alerts, c);
+        json_decref(s[i].a);
+    }
+    free(s);
+}
+
+/* Rebuilds and writes a changed incident at the batch time. */
+static enum err save_touched(struct batch *b, struct touched *t, struct err_info *ei)
+{
+    settle_alerts(t->alerts, t->inc.id);
+    if (json_array_size(t->alerts) > 0) {
+        t->inc.severity = corr_incident_severity(t->alerts);
+        free(t->inc.name);
+        t->inc.name = corr_incident_name(t->alerts);
+    }
+    t->inc.last_update_time = b->now;
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    enum err e = incident_doc_head(&t->inc, &doc);
+    size_t off = doc.len;
+    e = e ? e : incident_doc_alerts(t->alerts, &doc);
+    if (e)
+        e = err_set(ei, e, -1, "cannot build incident %" PRId64, t->inc.id);
+    e = e ? e : sq_save_incident(b->db, b->tenant, &t->inc, &doc, off, ei);
+    e = e ? e : sq_write_groups(b->db, b->tenant, t->inc.id, t->alerts, ei);
+    buf_release(&doc);
+    return e;
+}
+
+static enum err batch_prepare(struct batch *b, struct err_info *ei)
+{
+    enum err e = sq_prepare(
+        b->db, "SELECT incident_id, content_hash FROM alerts WHERE tenant_id = ? AND alert_id = ?",
+        &b->get_alert, ei);
+    e = e ? e
+          : sq_prepare(b->db,
+                       "INSERT INTO alerts (tenant_id, alert_id, incident_id, content_hash, "
+                       "correlation) VALUES (?,?,?,?,?)",
+                       &b->ins_alert, ei);
+    e = e ? e
+          : sq_prepare(b->db,
+                       "UPDATE alerts SET content_hash = ? WHERE tenant_id = ? AND alert_id = ?",
+                       &b->upd_hash, ei);
+    /* One row per incident: the bare alert_id comes from the row with the latest activity
+     * (SQLite's max() bare-column rule), the closest evidence for the explanation. */
+    e = e ? e
+          : sq_prepare(b->db,
+                       "SELECT a.incident_id, i.status, i.created_time, k.alert_id, "
+                       "max(k.last_activity) FROM alert_keys k JOIN alerts a ON a.tenant_id = "
+                       "k.tenant_id AND a.alert_id = k.alert_id JOIN incidents i ON i.tenant_id "
+                       "= a.tenant_id AND i.incident_id = a.incident_id WHERE k.tenant_id = ?1 "
+                       "AND k.key_type = ?2 AND k.key_value = ?3 AND k.last_activity >= ?4 AND "
+                       "k.first_activity <= ?5 AND i.status IN (0, 1, 2) GROUP BY "
+                       "a.incident_id",
+                       &b->find, ei);
+    e = e ? e
+          : sq_prepare(b->db,
+                       "UPDATE incidents SET status = ?, redirect_incident_id = ? WHERE "
+                       "tenant_id = ? AND incident_id = ?",
+                       &b->set_state, ei);
+    e = e ? e
+          : sq_prepare(b->db,
+                       "UPDATE alerts SET incident_id = ? WHERE tenant_id = ? AND incident_id = ?",
+                       &b->move_alerts, ei);
+    e = e ? e
+          : sq_prepare(b->db,
+                       "SELECT incident_id FROM incidents WHERE tenant_id = ? AND "
+                       "redirect_incident_id = ?",
+                       &b->stubs_of, ei);
+    if (e)
+        return e;
+    sqlite3_stmt *s;
+    e = sq_prepare(b->db,
+                   "SELECT COALESCE(MAX(incident_id), 0) + 1 FROM incidents WHERE tenant_id = ?",
+                   &s, ei);
+    if (e)
+        return e;
+    sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
+    b->next_id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 1;
+    sqlite3_finalize(s);
+    e = sq_prepare(b->db, "INSERT OR IGNORE INTO tenants (tenant_id, created_time) VALUES (?, ?)",
+                   &s, ei);
+    if (e)
+        return e;
+    sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, b->now);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        e = sq_fail(b->db, "recording the tenant", ei);
+    sqlite3_finalize(s);
+    return e;
+}
+
+static void batch_release(struct batch *b)
+{
+    sqlite3_stmt *stmts[] = {b->get_alert, b->ins_alert,   b->upd_hash, b->find,
+                             b->set_state, b->move_alerts, b->stubs_of};
+    for (size_t i = 0; i < ARRAY_SIZE(stmts); i++)
+        sqlite3_finalize(stmts[i]);
+    for (size_t i = 0; i < b->nt; i++)
+        touched_free(b->t[i]);
+    free(b->t);
+}
+
+enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struct corr_options *o,
                              const struct alert_in *alerts, size_t n,
                              struct store_ingested *results, struct err_info *ei)
 {
-    (void)st, (void)tenant, (void)o, (void)alerts, (void)n, (void)results;
-    return err_set(ei, ERR_INTERNAL, -1, "alert ingestion is not implemented yet");
+    struct sqlite_store *st = SQ(base);
+    struct batch b = {.st = st, .db = st->writer, .tenant = tenant, .o = o};
+    struct store_ingested *res = xcalloc(n ? n : 1, sizeof(*res));
+    bool wrote = false;
+
+    pthread_mutex_lock(&st->write_lock);
+    b.now = sq_next_update_time(st, 0);
+    enum err e = sq_exec(b.db, "BEGIN IMMEDIATE", ei);
+    if (e)
+        goto unlock;
+    e = batch_prepare(&b, ei);
+    for (size_t i = 0; i < n && !e; i++) {
+        sqlite3_stmt *s = b.get_alert;
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, alerts[i].id, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            int64_t incident = sqlite3_column_int64(s, 0);
+            bool same =
+                sqlite3_column_bytes(s, 1) == (int)sizeof(alerts[i].hash) &&
+                memcmp(sqlite3_column_blob(s, 1), alerts[i].hash, sizeof(alerts[i].hash)) == 0;
+            res[i].incident_id = incident;
+            res[i].result = same ? STORE_ALERT_UNCHANGED : STORE_ALERT_UPDATED;
+            if (!same)
+                e = ingest_update(&b, &alerts[i], incident, ei);
+        } else if (rc == SQLITE_DONE) {
+            res[i].result = STORE_ALERT_CREATED;
+            e = ingest_new(&b, &alerts[i], &res[i].incident_id, ei);
+        } else {
+            e = sq_fail(b.db, "reading an alert", ei);
+        }
+    }
+    for (size_t i = 0; i < b.nt && !e; i++)
+        if (b.t[i]->dirty) {
+            e = save_touched(&b, b.t[i], ei);
+            wrote = true;
+        }
+    /* An alert's incident may have been merged away by a later alert of the batch: report
+     * where it is after the commit. */
+    for (size_t i = 0; i < n && !e; i++)
+        for (size_t k = 0; k < b.nt; k++)
+            if (b.t[k]->inc.id == res[i].incident_id && b.t[k]->inc.status == STATUS_REDIRECTED)
+                res[i].incident_id = b.t[k]->inc.redirect_id;
+    if (!e && wrote)
+        e = sq_exec(b.db, "COMMIT", ei);
+    if (e || !wrote)
+        sqlite3_exec(b.db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        st->last_issued = b.now;
+unlock:
+    batch_release(&b);
+    pthread_mutex_unlock(&st->write_lock);
+    if (!e)
+        memcpy(results, res, n * sizeof(*res));
+    free(res);
+    return e;
 }
 
-enum err sqlite_alert_get(struct store *st, const struct store_scope *scope, const char *alert_id,
+/* ---------------------------------------------------------------------------------------------
+ * Reading one alert
+ */
+
+enum err sqlite_alert_get(struct store *base, const struct store_scope *scope, const char *alert_id,
                           json_t **alert_out, json_t **correlation_out, struct err_info *ei)
 {
-    (void)st, (void)scope, (void)alert_id, (void)alert_out, (void)correlation_out;
-    return err_set(ei, ERR_INTERNAL, -1, "alert lookup is not implemented yet");
+    struct sqlite_store *st = SQ(base);
+    *alert_out = *correlation_out = NULL;
+    sqlite3 *db = sq_reader_acquire(st);
+    struct buf sql, doc;
+    buf_init(&sql, BUF_UNLIMITED);
+    buf_init(&doc, BUF_UNLIMITED);
+    sqlite3_stmt *s = NULL;
+    json_t *why = NULL, *alerts = NULL;
+    int64_t incident = 0;
+    size_t off = 0;
+    /* One read transaction, so the alert row and its incident's document agree. */
+    enum err e = sq_exec(db, "BEGIN", ei);
+    if (e)
+        goto done;
+    buf_puts(&sql, "SELECT a.incident_id, a.correlation, incidents.doc, incidents.alerts_off "
+                   "FROM alerts a JOIN incidents ON incidents.tenant_id = a.tenant_id AND "
+                   "incidents.incident_id = a.incident_id WHERE a.tenant_id = ? AND "
+                   "a.alert_id = ?");
+    sq_append_scope(&sql, scope);
+    e = sq_prepare(db, sql.data, &s, ei);
+    if (e)
+        goto rollback;
+    int idx = 1;
+    sqlite3_bind_text(s, idx++, scope->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, idx++, alert_id, -1, SQLITE_STATIC);
+    sq_bind_scope(s, &idx, scope);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_DONE) {
+        e = err_set(ei, ERR_NOT_FOUND, -1, "alert '%.80s' was not found", alert_id);
+        goto rollback;
+    }
+    if (rc != SQLITE_ROW) {
+        e = sq_fail(db, "reading an alert", ei);
+        goto rollback;
+    }
+    incident = sqlite3_column_int64(s, 0);
+    if (sqlite3_column_type(s, 1) != SQLITE_NULL)
+        why = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
+    buf_append(&doc, sqlite3_column_text(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+    off = (size_t)sqlite3_column_int64(s, 3);
+    alerts = off <= doc.len ? doc_alerts(&doc, off) : NULL;
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a)
+    {
+        const char *id = json_string_value(json_object_get(a, "alertId"));
+        if (id && strcmp(id, alert_id) == 0)
+            *alert_out = json_incref(a);
+    }
+    if (!*alert_out) {
+        e = err_set(ei, ERR_STORAGE, -1, "alert '%.80s' is missing from incident %" PRId64,
+                    alert_id, incident);
+        goto rollback;
+    }
+    if (!json_is_object(why))
+        why = (json_decref(why), json_pack("{ss}", "action", "imported"));
+    /* The current incident first: a later merge may have moved the alert. */
+    json_t *c = json_pack("{sI}", "incidentId", (json_int_t)incident);
+    json_object_update(c, why);
+    *correlation_out = c;
+rollback:
+    sqlite3_finalize(s);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+done:
+    sq_reader_release(st, db);
+    json_decref(why);
+    json_decref(alerts);
+    buf_release(&sql);
+    buf_release(&doc);
+    if (e) {
+        json_decref(*alert_out);
+        *alert_out = NULL;
+    }
+    return e;
 }

@@ -7,11 +7,68 @@
 #define STORE_SQLITE_INT_H
 
 #include "store_int.h"
+#include <pthread.h>
+#include <sqlite3.h>
+
+struct sqlite_store {
+    struct store base;
+    sqlite3 *writer;
+    pthread_mutex_t write_lock;
+    /* Highest lastUpdateTime issued or seen; guarded by write_lock. */
+    int64_t last_issued;
+
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    sqlite3 **readers;
+    int nreaders;
+    int nfree;
+    sqlite3 **free_readers;
+};
+
+#define SQ(st) ((struct sqlite_store *)(st))
+
+/* Logs the connection's error and maps it to a code (busy → unavailable, constraint → conflict,
+ * else storage); the raw message never reaches clients. */
+enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei);
+/* Runs SQL without results. */
+enum err sq_exec(sqlite3 *db, const char *sql, struct err_info *ei);
+/* Prepares one statement; *out owned by the caller (sqlite3_finalize). */
+enum err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct err_info *ei);
+/* Takes a read-only connection from the pool, waiting for one; give it back with release. */
+sqlite3 *sq_reader_acquire(struct sqlite_store *st);
+void sq_reader_release(struct sqlite_store *st, sqlite3 *db);
+/* Appends the device-group condition of a restricted scope (nothing for a whole tenant) to a
+ * query on `incidents`; sq_bind_scope binds its parameters from *idx on. */
+enum err sq_append_scope(struct buf *sql, const struct store_scope *sc);
+void sq_bind_scope(sqlite3_stmt *s, int *idx, const struct store_scope *sc);
+/* Sets *ok when the scope may see incident id (caller holds a transaction). */
+enum err sq_scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t id, bool *ok,
+                         struct err_info *ei);
+/* Loads an incident's scalar state, tags and comments (text) plus its doc and alerts offset;
+ * ERR_NOT_FOUND when absent. inc is initialised by the call and owned by the caller. */
+enum err sq_load_incident(sqlite3 *db, const char *tenant, int64_t id, struct incident *inc,
+                          struct buf *doc, size_t *alerts_off, struct err_info *ei);
+/* Inserts or replaces an incident row from inc and its built doc. */
+enum err sq_save_incident(sqlite3 *db, const char *tenant, const struct incident *inc,
+                          const struct buf *doc, size_t alerts_off, struct err_info *ei);
+/* The next lastUpdateTime: max(now, previous + 1, last issued + 1) (storage.md). Caller holds
+ * write_lock and sets st->last_issued after its commit. */
+int64_t sq_next_update_time(struct sqlite_store *st, int64_t previous);
+/* Replaces the device groups recorded for an incident with those of its alerts. */
+enum err sq_write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t *alerts,
+                         struct err_info *ei);
+/* Indexes an alert's correlation keys (alert_keys), replacing earlier ones of the same id.
+ * first/last: its activity interval in ticks, or INT64_MIN to take it from the alert. */
+enum err sq_index_alert(sqlite3 *db, const char *tenant, json_t *alert, int64_t first, int64_t last,
+                        struct err_info *ei);
 
 enum err sqlite_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
                              const struct alert_in *alerts, size_t n,
                              struct store_ingested *results, struct err_info *ei);
 enum err sqlite_alert_get(struct store *st, const struct store_scope *scope, const char *alert_id,
                           json_t **alert_out, json_t **correlation_out, struct err_info *ei);
+/* After migration 3: indexes the keys of every alert stored before it, once (the table
+ * alert_keys_pending marks that it is due). */
+enum err sq_index_pending(sqlite3 *db, struct err_info *ei);
 
 #endif

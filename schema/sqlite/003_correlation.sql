@@ -1,0 +1,25 @@
+-- incidentd SQLite schema, version 3: alert ingestion and correlation (issue 5;
+-- docs/internals/correlation.md). Keys of alerts stored before this version are indexed by
+-- incidentd itself after the migration, since the key rules live in src/correlate.c.
+
+-- SHA-256 of the alert as last ingested (NULL for imported alerts) and the explanation of how
+-- it was correlated (JSON, NULL for imported alerts).
+ALTER TABLE alerts ADD COLUMN content_hash BLOB;
+ALTER TABLE alerts ADD COLUMN correlation TEXT;
+
+-- One row per correlation key of an alert, with the alert's activity interval. A lookup for a
+-- new alert is a range scan of (tenant, type, value) over last_activity >= first - W.
+CREATE TABLE alert_keys (
+    tenant_id      TEXT    NOT NULL,
+    key_type       INTEGER NOT NULL, -- enum corr_key_type
+    key_value      TEXT    NOT NULL,
+    last_activity  INTEGER NOT NULL,
+    alert_id       TEXT    NOT NULL,
+    first_activity INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, key_type, key_value, last_activity, alert_id)
+) WITHOUT ROWID;
+CREATE INDEX alert_keys_alert ON alert_keys (tenant_id, alert_id);
+
+-- Set by the migration; incidentd indexes every stored alert's keys, then clears it.
+CREATE TABLE alert_keys_pending (done INTEGER NOT NULL);
+INSERT INTO alert_keys_pending VALUES (0);
