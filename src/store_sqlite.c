@@ -65,7 +65,10 @@ static enum err sq_connect(const struct store_options *o, bool readonly, sqlite3
     static const char *const sync_sql[] = {"PRAGMA synchronous=OFF", "PRAGMA synchronous=NORMAL",
                                            "PRAGMA synchronous=FULL"};
     if ((!readonly && sq_exec(db, "PRAGMA journal_mode=WAL", ei)) ||
-        sq_exec(db, sync_sql[o->sync], ei) || sq_exec(db, "PRAGMA foreign_keys=OFF", ei)) {
+        sq_exec(db, sync_sql[o->sync], ei) || sq_exec(db, "PRAGMA foreign_keys=OFF", ei) ||
+        /* Correlation groups candidates per incident; the sorter's scratch belongs in memory,
+         * not in temporary files created and unlinked on every lookup. */
+        sq_exec(db, "PRAGMA temp_store=MEMORY", ei)) {
         sqlite3_close(db);
         return ei ? ei->code : ERR_STORAGE;
     }
@@ -100,9 +103,26 @@ static enum err sq_migrate(sqlite3 *db, struct err_info *ei)
     return ERR_OK;
 }
 
+enum err sq_wstmt(struct sqlite_store *st, enum wstmt id, const char *sql, sqlite3_stmt **out,
+                  struct err_info *ei)
+{
+    if (!st->wstmt[id]) {
+        if (sqlite3_prepare_v3(st->writer, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->wstmt[id],
+                               NULL) != SQLITE_OK)
+            return sq_fail(st->writer, "preparing a statement", ei);
+    } else {
+        sqlite3_reset(st->wstmt[id]);
+        sqlite3_clear_bindings(st->wstmt[id]);
+    }
+    *out = st->wstmt[id];
+    return ERR_OK;
+}
+
 static void sqlite_free(struct store *base)
 {
     struct sqlite_store *st = SQ(base);
+    for (size_t i = 0; i < W__COUNT; i++)
+        sqlite3_finalize(st->wstmt[i]);
     for (int i = 0; i < st->nreaders; i++)
         sqlite3_close(st->readers[i]);
     free(st->readers);
@@ -125,7 +145,7 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
     st->readers = xcalloc((size_t)n, sizeof(sqlite3 *));
     st->free_readers = xcalloc((size_t)n, sizeof(sqlite3 *));
     if (sq_connect(o, false, &st->writer, ei) || sq_migrate(st->writer, ei) ||
-        sq_index_pending(st->writer, ei))
+        sq_index_pending(st, ei))
         goto fail;
     for (int i = 0; i < n; i++) {
         if (sq_connect(o, true, &st->readers[i], ei))
@@ -322,16 +342,18 @@ static enum err sqlite_incident_count(struct store *base, const char *tenant, in
  */
 
 /* Loads an incident's scalar state, tags and comments, plus its stored doc and alerts offset. */
-enum err sq_load_incident(sqlite3 *db, const char *tenant, int64_t id, struct incident *inc,
-                          struct buf *doc, size_t *alerts_off, struct err_info *ei)
+enum err sq_load_incident(struct sqlite_store *st, const char *tenant, int64_t id,
+                          struct incident *inc, struct buf *doc, size_t *alerts_off,
+                          struct err_info *ei)
 {
+    sqlite3 *db = st->writer;
     sqlite3_stmt *s;
-    if (sq_prepare(db,
-                   "SELECT redirect_incident_id, incident_name, created_time, last_update_time, "
-                   "assigned_to, classification, determination, status, severity, tags, "
-                   "comments, doc, alerts_off FROM incidents WHERE tenant_id = ? AND "
-                   "incident_id = ?",
-                   &s, ei))
+    if (sq_wstmt(st, W_LOAD_INCIDENT,
+                 "SELECT redirect_incident_id, incident_name, created_time, last_update_time, "
+                 "assigned_to, classification, determination, status, severity, tags, "
+                 "comments, doc, alerts_off FROM incidents WHERE tenant_id = ? AND "
+                 "incident_id = ?",
+                 &s, ei))
         return ERR_STORAGE;
     sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, id);
@@ -371,29 +393,31 @@ enum err sq_load_incident(sqlite3 *db, const char *tenant, int64_t id, struct in
                 e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
         }
     }
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     return e;
 }
 
 /* Writes an incident row (insert or replace by tenant and id). */
-enum err sq_save_incident(sqlite3 *db, const char *tenant, const struct incident *inc,
-                          const struct buf *doc, size_t alerts_off, struct err_info *ei)
+enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const struct incident *inc,
+                          const struct buf *doc, size_t alerts_off, const char *summary,
+                          struct err_info *ei)
 {
+    sqlite3 *db = st->writer;
     sqlite3_stmt *s;
-    if (sq_prepare(db,
-                   "INSERT INTO incidents (tenant_id, incident_id, redirect_incident_id, "
-                   "incident_name, created_time, last_update_time, assigned_to, classification, "
-                   "determination, status, severity, tags, comments, doc, alerts_off) VALUES "
-                   "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant_id, incident_id) DO "
-                   "UPDATE SET redirect_incident_id = excluded.redirect_incident_id, "
-                   "incident_name = excluded.incident_name, created_time = "
-                   "excluded.created_time, last_update_time = excluded.last_update_time, "
-                   "assigned_to = excluded.assigned_to, classification = "
-                   "excluded.classification, determination = excluded.determination, status = "
-                   "excluded.status, severity = excluded.severity, tags = excluded.tags, "
-                   "comments = excluded.comments, doc = excluded.doc, alerts_off = "
-                   "excluded.alerts_off",
-                   &s, ei))
+    if (sq_wstmt(st, W_SAVE_INCIDENT,
+                 "INSERT INTO incidents (tenant_id, incident_id, redirect_incident_id, "
+                 "incident_name, created_time, last_update_time, assigned_to, classification, "
+                 "determination, status, severity, tags, comments, doc, alerts_off, alert_summary) "
+                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (tenant_id, incident_id) DO "
+                 "UPDATE SET redirect_incident_id = excluded.redirect_incident_id, "
+                 "incident_name = excluded.incident_name, created_time = "
+                 "excluded.created_time, last_update_time = excluded.last_update_time, "
+                 "assigned_to = excluded.assigned_to, classification = "
+                 "excluded.classification, determination = excluded.determination, status = "
+                 "excluded.status, severity = excluded.severity, tags = excluded.tags, "
+                 "comments = excluded.comments, doc = excluded.doc, alerts_off = "
+                 "excluded.alerts_off, alert_summary = excluded.alert_summary",
+                 &s, ei))
         return ERR_STORAGE;
     char *tags = json_dumps(inc->tags, JSON_COMPACT);
     struct buf comments;
@@ -420,10 +444,14 @@ enum err sq_save_incident(sqlite3 *db, const char *tenant, const struct incident
     sqlite3_bind_text(s, 13, comments.data, (int)comments.len, SQLITE_STATIC);
     sqlite3_bind_text(s, 14, doc->data, (int)doc->len, SQLITE_STATIC);
     sqlite3_bind_int64(s, 15, (int64_t)alerts_off);
+    if (summary)
+        sqlite3_bind_text(s, 16, summary, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 16);
     enum err e = ERR_OK;
     if (sqlite3_step(s) != SQLITE_DONE)
         e = sq_fail(db, "writing an incident", ei);
-    sqlite3_finalize(s);
+    sqlite3_reset(s);
     free(tags);
     buf_release(&comments);
     return e;
@@ -489,7 +517,7 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
         e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);
     if (e)
         goto rollback;
-    e = sq_load_incident(st->writer, tenant, id, &inc, &doc, &alerts_off, ei);
+    e = sq_load_incident(st, tenant, id, &inc, &doc, &alerts_off, ei);
     if (e)
         goto rollback;
     now = sq_next_update_time(st, inc.last_update_time);
@@ -507,7 +535,7 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
         err_set(ei, e, -1, "cannot rebuild incident %" PRId64, id);
         goto rollback;
     }
-    e = sq_save_incident(st->writer, tenant, &inc, &out, new_off, ei);
+    e = sq_save_incident(st, tenant, &inc, &out, new_off, NULL, ei);
     if (e)
         goto rollback;
     e = sq_exec(st->writer, "COMMIT", ei);
@@ -531,23 +559,33 @@ unlock:
 
 /* Replaces the device groups recorded for an incident with those of `alerts`
  * (alerts[].devices[].rbacGroupName), which delegated scoping filters on. */
-enum err sq_write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t *alerts,
+enum err sq_write_groups(struct sqlite_store *st, const char *tenant, int64_t id, json_t *alerts,
                          struct err_info *ei)
 {
+    return sq_add_groups(st, tenant, id, alerts, true, ei);
+}
+
+enum err sq_add_groups(struct sqlite_store *st, const char *tenant, int64_t id, json_t *alerts,
+                       bool replace, struct err_info *ei)
+{
+    sqlite3 *db = st->writer;
     sqlite3_stmt *del, *ins;
-    if (sq_prepare(db, "DELETE FROM incident_groups WHERE tenant_id = ? AND incident_id = ?", &del,
-                   ei))
-        return ERR_STORAGE;
-    sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(del, 2, id);
-    int rc = sqlite3_step(del);
-    sqlite3_finalize(del);
-    if (rc != SQLITE_DONE)
-        return sq_fail(db, "recording device groups", ei);
-    if (sq_prepare(db,
-                   "INSERT OR IGNORE INTO incident_groups (tenant_id, incident_id, rbac_group) "
-                   "VALUES (?,?,?)",
-                   &ins, ei))
+    if (replace) {
+        if (sq_wstmt(st, W_GROUPS_DEL,
+                     "DELETE FROM incident_groups WHERE tenant_id = ? AND incident_id = ?", &del,
+                     ei))
+            return ERR_STORAGE;
+        sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(del, 2, id);
+        int rc = sqlite3_step(del);
+        sqlite3_reset(del);
+        if (rc != SQLITE_DONE)
+            return sq_fail(db, "recording device groups", ei);
+    }
+    if (sq_wstmt(st, W_GROUPS_INS,
+                 "INSERT OR IGNORE INTO incident_groups (tenant_id, incident_id, rbac_group) "
+                 "VALUES (?,?,?)",
+                 &ins, ei))
         return ERR_STORAGE;
     enum err e = ERR_OK;
     size_t i, k;
@@ -567,20 +605,22 @@ enum err sq_write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t *al
                 e = sq_fail(db, "recording device groups", ei);
         }
     }
-    sqlite3_finalize(ins);
+    sqlite3_reset(ins);
     return e;
 }
 
 /* Removes from an incident's stored doc every alert that the alerts table assigns elsewhere
  * (after an import moved them). */
-static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id, struct err_info *ei)
+static enum err fixup_moved_alerts(struct sqlite_store *st, const char *tenant, int64_t id,
+                                   struct err_info *ei)
 {
+    sqlite3 *db = st->writer;
     struct incident inc;
     struct buf doc, out;
     size_t off;
     buf_init(&doc, BUF_UNLIMITED);
     buf_init(&out, BUF_UNLIMITED);
-    enum err e = sq_load_incident(db, tenant, id, &inc, &doc, &off, ei);
+    enum err e = sq_load_incident(st, tenant, id, &inc, &doc, &off, ei);
     if (e == ERR_NOT_FOUND)
         return ERR_OK;
     if (e)
@@ -611,8 +651,8 @@ static enum err fixup_moved_alerts(sqlite3 *db, const char *tenant, int64_t id, 
         sqlite3_finalize(s);
         e = buf_append(&out, doc.data, off);
         e = e ? e : incident_doc_alerts(alerts, &out);
-        e = e ? e : sq_save_incident(db, tenant, &inc, &out, off, ei);
-        e = e ? e : sq_write_groups(db, tenant, id, alerts, ei);
+        e = e ? e : sq_save_incident(st, tenant, &inc, &out, off, NULL, ei);
+        e = e ? e : sq_write_groups(st, tenant, id, alerts, ei);
     }
     json_decref(alerts);
 release:
@@ -633,8 +673,8 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
     enum err e = incident_doc_head(inc, &doc);
     size_t off = doc.len;
     e = e ? e : incident_doc_alerts(inc->alerts, &doc);
-    e = e ? e : sq_save_incident(st->writer, tenant, inc, &doc, off, ei);
-    e = e ? e : sq_write_groups(st->writer, tenant, inc->id, inc->alerts, ei);
+    e = e ? e : sq_save_incident(st, tenant, inc, &doc, off, NULL, ei);
+    e = e ? e : sq_write_groups(st, tenant, inc->id, inc->alerts, ei);
     buf_release(&doc);
     if (e)
         return e;
@@ -671,7 +711,7 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
         if (sqlite3_step(ins) != SQLITE_DONE)
             return sq_fail(st->writer, "importing alerts", ei);
         /* Imported alerts correlate with ingested ones (correlation.md). */
-        e = sq_index_alert(st->writer, tenant, a, INT64_MIN, INT64_MIN, ei);
+        e = sq_index_alert(st, tenant, a, INT64_MIN, INT64_MIN, ei);
         if (e)
             return e;
     }
@@ -728,7 +768,7 @@ static enum err sqlite_incident_import(struct store *base, const char *tenant,
     }
     free(batch_ids);
     for (size_t i = 0; !e && i < nmoved; i++)
-        e = fixup_moved_alerts(st->writer, tenant, moved[i], ei);
+        e = fixup_moved_alerts(st, tenant, moved[i], ei);
     sqlite3_finalize(owner);
     sqlite3_finalize(del);
     sqlite3_finalize(ins);

@@ -13,10 +13,19 @@
 #include "ts.h"
 #include "xmalloc.h"
 
-/* An incident the batch changes. */
+/*
+ * An incident the batch changes. Its stored alerts stay text until something needs them parsed
+ * (an update, a merge, an alert that sorts before the stored ones): an incident that only gains
+ * newer alerts is rewritten by splicing, so its cost does not grow with its size (a noisy device
+ * can gather thousands of alerts). The summary keeps what naming needs from the stored alerts.
+ */
 struct touched {
     struct incident inc; /* scalar state, tags, comments */
-    json_t *alerts;      /* canonical alerts; incidentId rewritten when saved */
+    struct buf doc;      /* stored document, as loaded */
+    size_t alerts_off;
+    json_t *alerts;  /* every alert, parsed; NULL while the stored ones are still text */
+    json_t *added;   /* alerts joined while `alerts` is NULL */
+    json_t *summary; /* stored summary ({"last":[ticks,id],"reps":[...]}) or NULL */
     bool dirty;
 };
 
@@ -29,7 +38,8 @@ struct batch {
     int64_t next_id;
     struct touched **t;
     size_t nt, cap;
-    sqlite3_stmt *get_alert, *ins_alert, *upd_hash, *find, *set_state, *move_alerts, *stubs_of;
+    sqlite3_stmt *get_alert, *ins_alert, *upd_hash, *find, *set_state, *move_alerts, *stubs_of,
+        *get_summary;
 };
 
 /* A candidate incident for a new alert. */
@@ -45,7 +55,10 @@ struct match {
 static void touched_free(struct touched *t)
 {
     incident_release(&t->inc);
+    buf_release(&t->doc);
     json_decref(t->alerts);
+    json_decref(t->added);
+    json_decref(t->summary);
     free(t);
 }
 
@@ -66,18 +79,19 @@ static enum err touched_get(struct batch *b, int64_t id, struct touched **out, s
             return ERR_OK;
         }
     struct touched *t = xcalloc(1, sizeof(*t));
-    struct buf doc;
-    buf_init(&doc, BUF_UNLIMITED);
-    size_t off;
-    enum err e = sq_load_incident(b->db, b->tenant, id, &t->inc, &doc, &off, ei);
-    if (!e) {
-        t->alerts = doc_alerts(&doc, off);
-        if (!json_is_array(t->alerts))
-            e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
-    } else {
+    buf_init(&t->doc, BUF_UNLIMITED);
+    t->added = json_array();
+    enum err e = sq_load_incident(b->st, b->tenant, id, &t->inc, &t->doc, &t->alerts_off, ei);
+    if (e)
         incident_init(&t->inc);
+    if (!e) {
+        sqlite3_stmt *q = b->get_summary;
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, b->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, id);
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+            t->summary = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
     }
-    buf_release(&doc);
     if (e) {
         touched_free(t);
         return e;
@@ -88,6 +102,19 @@ static enum err touched_get(struct batch *b, int64_t id, struct touched **out, s
     }
     b->t[b->nt++] = t;
     *out = t;
+    return ERR_OK;
+}
+
+/* Parses the stored alerts (once) and adds the ones joined since. */
+static enum err materialize(struct touched *t, struct err_info *ei)
+{
+    if (t->alerts)
+        return ERR_OK;
+    t->alerts = doc_alerts(&t->doc, t->alerts_off);
+    if (!json_is_array(t->alerts))
+        return err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", t->inc.id);
+    json_array_extend(t->alerts, t->added);
+    json_array_clear(t->added);
     return ERR_OK;
 }
 
@@ -120,13 +147,12 @@ static enum err create_incident(struct batch *b, struct touched **out, struct er
     t->inc.tags = json_array();
     t->inc.comments = json_array();
     t->alerts = json_array();
+    t->added = json_array();
     t->dirty = true;
     /* A placeholder document: the real one is written when the batch ends. */
-    struct buf doc;
-    buf_init(&doc, BUF_UNLIMITED);
-    buf_puts(&doc, "}");
-    enum err e = sq_save_incident(b->db, b->tenant, &t->inc, &doc, 0, ei);
-    buf_release(&doc);
+    buf_init(&t->doc, BUF_UNLIMITED);
+    buf_puts(&t->doc, "}");
+    enum err e = sq_save_incident(b->st, b->tenant, &t->inc, &t->doc, 0, NULL, ei);
     if (e) {
         touched_free(t);
         return e;
@@ -169,31 +195,33 @@ static void alert_activity(json_t *a, int64_t *first, int64_t *last)
         *last = t;
 }
 
-enum err sq_index_alert(sqlite3 *db, const char *tenant, json_t *alert, int64_t first, int64_t last,
-                        struct err_info *ei)
+enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert, int64_t first,
+                        int64_t last, struct err_info *ei)
 {
     const char *id = json_string_value(json_object_get(alert, "alertId"));
     if (!id)
         return ERR_OK;
     if (first == INT64_MIN)
         alert_activity(alert, &first, &last);
+    sqlite3 *db = st->writer;
     sqlite3_stmt *del, *ins;
-    if (sq_prepare(db, "DELETE FROM alert_keys WHERE tenant_id = ? AND alert_id = ?", &del, ei))
+    if (sq_wstmt(st, W_KEYS_DEL, "DELETE FROM alert_keys WHERE tenant_id = ? AND alert_id = ?",
+                 &del, ei))
         return ERR_STORAGE;
     sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(del, 2, id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(del);
-    sqlite3_finalize(del);
+    sqlite3_reset(del);
     if (rc != SQLITE_DONE)
         return sq_fail(db, "indexing alert keys", ei);
     struct corr_key *keys;
     size_t n = corr_alert_keys(alert, &keys);
     if (n == 0)
         return ERR_OK;
-    if (sq_prepare(db,
-                   "INSERT OR IGNORE INTO alert_keys (tenant_id, key_type, key_value, "
-                   "last_activity, alert_id, first_activity) VALUES (?,?,?,?,?,?)",
-                   &ins, ei)) {
+    if (sq_wstmt(st, W_KEYS_INS,
+                 "INSERT OR IGNORE INTO alert_keys (tenant_id, key_type, key_value, "
+                 "last_activity, alert_id, first_activity) VALUES (?,?,?,?,?,?)",
+                 &ins, ei)) {
         corr_keys_free(keys, n);
         return ERR_STORAGE;
     }
@@ -209,13 +237,14 @@ enum err sq_index_alert(sqlite3 *db, const char *tenant, json_t *alert, int64_t 
         if (sqlite3_step(ins) != SQLITE_DONE)
             e = sq_fail(db, "indexing alert keys", ei);
     }
-    sqlite3_finalize(ins);
+    sqlite3_reset(ins);
     corr_keys_free(keys, n);
     return e;
 }
 
-enum err sq_index_pending(sqlite3 *db, struct err_info *ei)
+enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei)
 {
+    sqlite3 *db = st->writer;
     sqlite3_stmt *s;
     /* The table exists only between migration 3 and the end of this backfill. */
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM alert_keys_pending", -1, &s, NULL) != SQLITE_OK)
@@ -238,7 +267,7 @@ enum err sq_index_pending(sqlite3 *db, struct err_info *ei)
         json_array_foreach(alerts, i, a)
         {
             if (!e)
-                e = sq_index_alert(db, tenant, a, INT64_MIN, INT64_MIN, ei);
+                e = sq_index_alert(st, tenant, a, INT64_MIN, INT64_MIN, ei);
             count++;
         }
         json_decref(alerts);
@@ -405,6 +434,10 @@ static void merge_comments(struct incident *into, const struct incident *from)
 static enum err merge_into(struct batch *b, struct touched *s, struct touched *from,
                            struct err_info *ei)
 {
+    enum err e = materialize(s, ei);
+    e = e ? e : materialize(from, ei);
+    if (e)
+        return e;
     size_t i;
     json_t *v;
     json_array_foreach(from->alerts, i, v) json_array_append(s->alerts, v);
@@ -439,7 +472,7 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     sqlite3_bind_int64(mv, 3, from->inc.id);
     if (sqlite3_step(mv) != SQLITE_DONE)
         return sq_fail(b->db, "moving alerts", ei);
-    enum err e = write_state(b, &s->inc, ei);
+    e = write_state(b, &s->inc, ei);
     e = e ? e : write_state(b, &from->inc, ei);
     if (e)
         return e;
@@ -497,7 +530,7 @@ static enum err insert_alert(struct batch *b, const struct alert_in *a, int64_t 
     sqlite3_bind_text(s, 5, text, -1, free);
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "storing an alert", ei);
-    return sq_index_alert(b->db, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
+    return sq_index_alert(b->st, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
 }
 
 /* Correlates a new alert and adds it to its incident. */
@@ -555,7 +588,7 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
         e = create_incident(b, &target, ei);
     }
     if (!e) {
-        json_array_append(target->alerts, a->alert);
+        json_array_append(target->alerts ? target->alerts : target->added, a->alert);
         target->dirty = true;
         *incident = target->inc.id;
         json_t *x = explanation(action, target->inc.id, why, merged, skipped, b->now);
@@ -580,6 +613,7 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
 {
     struct touched *t;
     enum err e = touched_get(b, incident, &t, ei);
+    e = e ? e : materialize(t, ei);
     if (e)
         return e;
     size_t i;
@@ -604,7 +638,7 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
     sqlite3_bind_text(s, 3, a->id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "updating an alert", ei);
-    return sq_index_alert(b->db, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
+    return sq_index_alert(b->st, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
 }
 
 struct alert_sort {
@@ -652,69 +686,200 @@ static void settle_alerts(json_t *alerts, int64_t incident)
     free(s);
 }
 
+/* The sort position of an alert: creationTime, then alertId (CONTRACT §2). */
+static int64_t alert_created(json_t *a)
+{
+    json_t *ct = json_object_get(a, "creationTime");
+    int64_t t = INT64_MIN;
+    if (json_is_string(ct))
+        ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION, &t, NULL);
+    return t;
+}
+
+static bool str_in(json_t *list, const char *s)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(list, i, v) if (s && json_is_string(v) &&
+                                       strcmp(json_string_value(v), s) == 0) return true;
+    return false;
+}
+
+/*
+ * Adds `a` to the representatives when it brings something naming can still tell apart: a
+ * new title or source (up to a few, since names only ask "one or several"), any new category,
+ * or a new device, user or mailbox key while fewer than two are known ("one" or "multiple").
+ * corr_incident_name over the representatives then equals the name over every alert.
+ */
+static void reps_add(json_t *summary, json_t *a)
+{
+    json_t *reps = json_object_get(summary, "reps");
+    json_t *seen = json_object_get(summary, "seen");
+    static const char *const fields[] = {"title", "serviceSource", "category"};
+    static const size_t caps[] = {8, 4, SIZE_MAX};
+    bool novel = false;
+    for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
+        json_t *list = json_object_get(seen, fields[f]);
+        const char *v = json_string_value(json_object_get(a, fields[f]));
+        if (v && !str_in(list, v) && json_array_size(list) < caps[f]) {
+            json_array_append_new(list, json_string(v));
+            novel = true;
+        }
+    }
+    struct corr_key *keys;
+    size_t n = corr_alert_keys(a, &keys);
+    for (size_t k = 0; k < n; k++) {
+        if (keys[k].type != CORR_DEVICE && keys[k].type != CORR_USER &&
+            keys[k].type != CORR_MAILBOX)
+            continue;
+        json_t *list = json_object_get(seen, corr_key_name(keys[k].type));
+        if (!str_in(list, keys[k].value) && json_array_size(list) < 2) {
+            json_array_append_new(list, json_string(keys[k].value));
+            novel = true;
+        }
+    }
+    corr_keys_free(keys, n);
+    if (novel)
+        json_array_append_new(reps, json_pack("{sOsOsOsOsO}", "title", json_object_get(a, "title"),
+                                              "category", json_object_get(a, "category"),
+                                              "serviceSource", json_object_get(a, "serviceSource"),
+                                              "devices", json_object_get(a, "devices"), "entities",
+                                              json_object_get(a, "entities")));
+}
+
+static json_t *summary_new(void)
+{
+    return json_pack("{s[]s{s[]s[]s[]s[]s[]s[]}}", "reps", "seen", "title", "serviceSource",
+                     "category", "device", "user", "mailbox");
+}
+
+static void summary_set_last(json_t *summary, json_t *a)
+{
+    json_object_set_new(
+        summary, "last",
+        json_pack("[IO]", (json_int_t)alert_created(a), json_object_get(a, "alertId")));
+}
+
+/* True when every added alert sorts after the last stored one, so the array can be spliced. */
+static bool appends_in_order(const struct touched *t)
+{
+    json_t *last = json_object_get(t->summary, "last");
+    if (!json_is_array(last) || !json_is_object(json_object_get(t->summary, "seen")))
+        return false;
+    int64_t lt = json_integer_value(json_array_get(last, 0));
+    const char *lid = json_string_value(json_array_get(last, 1));
+    size_t i;
+    json_t *a;
+    json_array_foreach(t->added, i, a)
+    {
+        int64_t at = alert_created(a);
+        const char *id = json_string_value(json_object_get(a, "alertId"));
+        if (!lid || !id || at < lt || (at == lt && strcmp(id, lid) <= 0))
+            return false;
+    }
+    return true;
+}
+
 /* Rebuilds and writes a changed incident at the batch time. */
 static enum err save_touched(struct batch *b, struct touched *t, struct err_info *ei)
 {
-    settle_alerts(t->alerts, t->inc.id);
-    if (json_array_size(t->alerts) > 0) {
-        t->inc.severity = corr_incident_severity(t->alerts);
-        free(t->inc.name);
-        t->inc.name = corr_incident_name(t->alerts);
-    }
     t->inc.last_update_time = b->now;
+    bool splice = !t->alerts && appends_in_order(t);
+    enum err e = splice ? ERR_OK : materialize(t, ei);
+    if (e)
+        return e;
+    json_t *summary = splice ? json_incref(t->summary) : summary_new();
+    json_t *list = splice ? t->added : t->alerts;
+    settle_alerts(list, t->inc.id);
+    size_t i;
+    json_t *a;
+    json_array_foreach(list, i, a) reps_add(summary, a);
+    if (json_array_size(list) > 0)
+        summary_set_last(summary, json_array_get(list, json_array_size(list) - 1));
+    if (json_array_size(json_object_get(summary, "reps")) > 0) {
+        enum severity sv = corr_incident_severity(list);
+        t->inc.severity = splice && t->inc.severity > sv ? t->inc.severity : sv;
+        free(t->inc.name);
+        t->inc.name = corr_incident_name(json_object_get(summary, "reps"));
+    }
     struct buf doc;
     buf_init(&doc, BUF_UNLIMITED);
-    enum err e = incident_doc_head(&t->inc, &doc);
+    e = incident_doc_head(&t->inc, &doc);
     size_t off = doc.len;
-    e = e ? e : incident_doc_alerts(t->alerts, &doc);
+    if (!e && splice) {
+        /* Stored alerts text is `[...]}`: drop `]}`, add the new alerts, close again. */
+        const char *old = t->doc.data + t->alerts_off;
+        size_t len = t->doc.len - t->alerts_off;
+        bool empty = len >= 3 && memcmp(old, "[]}", 3) == 0;
+        e = buf_append(&doc, old, len >= 2 ? len - 2 : 0);
+        json_array_foreach(list, i, a)
+        {
+            if (!e && (i > 0 || !empty))
+                e = buf_putc(&doc, ',');
+            char *txt = json_dumps(a, JSON_COMPACT);
+            e = e ? e : (txt ? buf_puts(&doc, txt) : ERR_NOMEM);
+            free(txt);
+        }
+        e = e ? e : buf_puts(&doc, "]}");
+    } else if (!e) {
+        e = incident_doc_alerts(list, &doc);
+    }
     if (e)
         e = err_set(ei, e, -1, "cannot build incident %" PRId64, t->inc.id);
-    e = e ? e : sq_save_incident(b->db, b->tenant, &t->inc, &doc, off, ei);
-    e = e ? e : sq_write_groups(b->db, b->tenant, t->inc.id, t->alerts, ei);
+    char *stext = e ? NULL : json_dumps(summary, JSON_COMPACT);
+    e = e ? e : sq_save_incident(b->st, b->tenant, &t->inc, &doc, off, stext, ei);
+    e = e ? e : sq_add_groups(b->st, b->tenant, t->inc.id, list, !splice, ei);
+    free(stext);
+    json_decref(summary);
     buf_release(&doc);
     return e;
 }
 
 static enum err batch_prepare(struct batch *b, struct err_info *ei)
 {
-    enum err e = sq_prepare(
-        b->db, "SELECT incident_id, content_hash FROM alerts WHERE tenant_id = ? AND alert_id = ?",
+    enum err e = sq_wstmt(
+        b->st, W_GET_ALERT,
+        "SELECT incident_id, content_hash FROM alerts WHERE tenant_id = ? AND alert_id = ?",
         &b->get_alert, ei);
     e = e ? e
-          : sq_prepare(b->db,
-                       "INSERT INTO alerts (tenant_id, alert_id, incident_id, content_hash, "
-                       "correlation) VALUES (?,?,?,?,?)",
-                       &b->ins_alert, ei);
+          : sq_wstmt(b->st, W_INS_ALERT,
+                     "INSERT INTO alerts (tenant_id, alert_id, incident_id, content_hash, "
+                     "correlation) VALUES (?,?,?,?,?)",
+                     &b->ins_alert, ei);
     e = e ? e
-          : sq_prepare(b->db,
-                       "UPDATE alerts SET content_hash = ? WHERE tenant_id = ? AND alert_id = ?",
-                       &b->upd_hash, ei);
+          : sq_wstmt(b->st, W_UPD_HASH,
+                     "UPDATE alerts SET content_hash = ? WHERE tenant_id = ? AND alert_id = ?",
+                     &b->upd_hash, ei);
     /* One row per incident: the bare alert_id comes from the row with the latest activity
      * (SQLite's max() bare-column rule), the closest evidence for the explanation. */
     e = e ? e
-          : sq_prepare(b->db,
-                       "SELECT a.incident_id, i.status, i.created_time, k.alert_id, "
-                       "max(k.last_activity) FROM alert_keys k JOIN alerts a ON a.tenant_id = "
-                       "k.tenant_id AND a.alert_id = k.alert_id JOIN incidents i ON i.tenant_id "
-                       "= a.tenant_id AND i.incident_id = a.incident_id WHERE k.tenant_id = ?1 "
-                       "AND k.key_type = ?2 AND k.key_value = ?3 AND k.last_activity >= ?4 AND "
-                       "k.first_activity <= ?5 AND i.status IN (0, 1, 2) GROUP BY "
-                       "a.incident_id",
-                       &b->find, ei);
+          : sq_wstmt(b->st, W_FIND,
+                     "SELECT a.incident_id, i.status, i.created_time, k.alert_id, "
+                     "max(k.last_activity) FROM alert_keys k JOIN alerts a ON a.tenant_id = "
+                     "k.tenant_id AND a.alert_id = k.alert_id JOIN incidents i ON i.tenant_id "
+                     "= a.tenant_id AND i.incident_id = a.incident_id WHERE k.tenant_id = ?1 "
+                     "AND k.key_type = ?2 AND k.key_value = ?3 AND k.last_activity >= ?4 AND "
+                     "k.first_activity <= ?5 AND i.status IN (0, 1, 2) GROUP BY "
+                     "a.incident_id",
+                     &b->find, ei);
     e = e ? e
-          : sq_prepare(b->db,
-                       "UPDATE incidents SET status = ?, redirect_incident_id = ? WHERE "
-                       "tenant_id = ? AND incident_id = ?",
-                       &b->set_state, ei);
+          : sq_wstmt(b->st, W_SET_STATE,
+                     "UPDATE incidents SET status = ?, redirect_incident_id = ? WHERE "
+                     "tenant_id = ? AND incident_id = ?",
+                     &b->set_state, ei);
     e = e ? e
-          : sq_prepare(b->db,
-                       "UPDATE alerts SET incident_id = ? WHERE tenant_id = ? AND incident_id = ?",
-                       &b->move_alerts, ei);
+          : sq_wstmt(b->st, W_MOVE_ALERTS,
+                     "UPDATE alerts SET incident_id = ? WHERE tenant_id = ? AND incident_id = ?",
+                     &b->move_alerts, ei);
     e = e ? e
-          : sq_prepare(b->db,
-                       "SELECT incident_id FROM incidents WHERE tenant_id = ? AND "
-                       "redirect_incident_id = ?",
-                       &b->stubs_of, ei);
+          : sq_wstmt(b->st, W_STUBS_OF,
+                     "SELECT incident_id FROM incidents WHERE tenant_id = ? AND "
+                     "redirect_incident_id = ?",
+                     &b->stubs_of, ei);
+    e = e ? e
+          : sq_wstmt(b->st, W_GET_SUMMARY,
+                     "SELECT alert_summary FROM incidents WHERE tenant_id = ? AND incident_id = ?",
+                     &b->get_summary, ei);
     if (e)
         return e;
     sqlite3_stmt *s;
@@ -740,10 +905,11 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
 
 static void batch_release(struct batch *b)
 {
+    /* The statements belong to the store's cache; reset them so none holds the database. */
     sqlite3_stmt *stmts[] = {b->get_alert, b->ins_alert,   b->upd_hash, b->find,
-                             b->set_state, b->move_alerts, b->stubs_of};
+                             b->set_state, b->move_alerts, b->stubs_of, b->get_summary};
     for (size_t i = 0; i < ARRAY_SIZE(stmts); i++)
-        sqlite3_finalize(stmts[i]);
+        sqlite3_reset(stmts[i]);
     for (size_t i = 0; i < b->nt; i++)
         touched_free(b->t[i]);
     free(b->t);

@@ -10,9 +10,30 @@
 #include <pthread.h>
 #include <sqlite3.h>
 
+enum wstmt {
+    W_LOAD_INCIDENT,
+    W_SAVE_INCIDENT,
+    W_GROUPS_DEL,
+    W_GROUPS_INS,
+    W_KEYS_DEL,
+    W_KEYS_INS,
+    W_GET_ALERT,
+    W_INS_ALERT,
+    W_UPD_HASH,
+    W_FIND,
+    W_SET_STATE,
+    W_MOVE_ALERTS,
+    W_STUBS_OF,
+    W_GET_SUMMARY,
+    W__COUNT
+};
+
 struct sqlite_store {
     struct store base;
     sqlite3 *writer;
+    /* Statements the writer runs for every alert or incident, prepared once (preparing the
+     * incident upsert cost more than running it); guarded by write_lock like the writer. */
+    sqlite3_stmt *wstmt[W__COUNT];
     pthread_mutex_t write_lock;
     /* Highest lastUpdateTime issued or seen; guarded by write_lock. */
     int64_t last_issued;
@@ -34,6 +55,10 @@ enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei);
 enum err sq_exec(sqlite3 *db, const char *sql, struct err_info *ei);
 /* Prepares one statement; *out owned by the caller (sqlite3_finalize). */
 enum err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct err_info *ei);
+/* The writer's cached statement `id` for `sql` (always the same text for an id), reset and with
+ * its bindings cleared. Owned by the store: never finalize it. Caller holds write_lock. */
+enum err sq_wstmt(struct sqlite_store *st, enum wstmt id, const char *sql, sqlite3_stmt **out,
+                  struct err_info *ei);
 /* Takes a read-only connection from the pool, waiting for one; give it back with release. */
 sqlite3 *sq_reader_acquire(struct sqlite_store *st);
 void sq_reader_release(struct sqlite_store *st, sqlite3 *db);
@@ -46,21 +71,29 @@ enum err sq_scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t id, 
                          struct err_info *ei);
 /* Loads an incident's scalar state, tags and comments (text) plus its doc and alerts offset;
  * ERR_NOT_FOUND when absent. inc is initialised by the call and owned by the caller. */
-enum err sq_load_incident(sqlite3 *db, const char *tenant, int64_t id, struct incident *inc,
-                          struct buf *doc, size_t *alerts_off, struct err_info *ei);
-/* Inserts or replaces an incident row from inc and its built doc. */
-enum err sq_save_incident(sqlite3 *db, const char *tenant, const struct incident *inc,
-                          const struct buf *doc, size_t alerts_off, struct err_info *ei);
+enum err sq_load_incident(struct sqlite_store *st, const char *tenant, int64_t id,
+                          struct incident *inc, struct buf *doc, size_t *alerts_off,
+                          struct err_info *ei);
+/* Inserts or replaces an incident row from inc and its built doc. `summary` is the alert
+ * summary of store_sqlite_alerts.c, or NULL when the caller rewrote alerts without one (it is
+ * then rebuilt from the alerts on the next ingestion). */
+enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const struct incident *inc,
+                          const struct buf *doc, size_t alerts_off, const char *summary,
+                          struct err_info *ei);
 /* The next lastUpdateTime: max(now, previous + 1, last issued + 1) (storage.md). Caller holds
  * write_lock and sets st->last_issued after its commit. */
 int64_t sq_next_update_time(struct sqlite_store *st, int64_t previous);
 /* Replaces the device groups recorded for an incident with those of its alerts. */
-enum err sq_write_groups(sqlite3 *db, const char *tenant, int64_t id, json_t *alerts,
+enum err sq_write_groups(struct sqlite_store *st, const char *tenant, int64_t id, json_t *alerts,
                          struct err_info *ei);
+/* Records the device groups of `alerts` for an incident, first dropping its earlier ones when
+ * `replace` (sq_write_groups), else adding to them (alerts joined an incident). */
+enum err sq_add_groups(struct sqlite_store *st, const char *tenant, int64_t id, json_t *alerts,
+                       bool replace, struct err_info *ei);
 /* Indexes an alert's correlation keys (alert_keys), replacing earlier ones of the same id.
  * first/last: its activity interval in ticks, or INT64_MIN to take it from the alert. */
-enum err sq_index_alert(sqlite3 *db, const char *tenant, json_t *alert, int64_t first, int64_t last,
-                        struct err_info *ei);
+enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert, int64_t first,
+                        int64_t last, struct err_info *ei);
 
 enum err sqlite_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
                              const struct alert_in *alerts, size_t n,
@@ -69,6 +102,6 @@ enum err sqlite_alert_get(struct store *st, const struct store_scope *scope, con
                           json_t **alert_out, json_t **correlation_out, struct err_info *ei);
 /* After migration 3: indexes the keys of every alert stored before it, once (the table
  * alert_keys_pending marks that it is due). */
-enum err sq_index_pending(sqlite3 *db, struct err_info *ei);
+enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei);
 
 #endif

@@ -20,6 +20,16 @@ CREATE TABLE alert_keys (
 ) WITHOUT ROWID;
 CREATE INDEX alert_keys_alert ON alert_keys (tenant_id, alert_id);
 
+-- What naming needs from an incident's alerts (a few representative alerts) and the sort key of
+-- its last alert, so an incident that only gains newer alerts is rewritten by appending to its
+-- document instead of re-parsing it. NULL (after an import or a PATCH rewrote the row) means
+-- "rebuild from the alerts".
+ALTER TABLE incidents ADD COLUMN alert_summary TEXT;
+
+-- Stubs pointing at an incident, found when that incident is merged in turn (chains collapse).
+CREATE INDEX incidents_redirect ON incidents (tenant_id, redirect_incident_id)
+    WHERE redirect_incident_id IS NOT NULL;
+
 -- Set by the migration; incidentd indexes every stored alert's keys, then clears it.
 CREATE TABLE alert_keys_pending (done INTEGER NOT NULL);
 INSERT INTO alert_keys_pending VALUES (0);
