@@ -72,10 +72,21 @@ static const struct config_def defs[] = {
      "external token issuers to trust: one 'ISSUER_URL JWKS_FILE' per line (e.g. Entra ID)"},
     {"quota", CFG_STRING, OFF(quota), NULL, 0, 0, NULL,
      "quotas per method over the real service's (list 50/min 1500/hour, get 100/min "
-     "1500/hour, update 50/min 1500/hour), e.g. 'list=500/min,get=0'; 0 = unlimited"},
+     "1500/hour, update 50/min 1500/hour; extensions: ingest 300/min 10000/hour, alert 100/min "
+     "1500/hour), e.g. 'list=500/min,get=0'; 0 = unlimited"},
     {"ratelimit_max_callers", CFG_INT, OFF(ratelimit_max_callers), "10000", 1, 1000000, NULL,
      "callers (tenant, application or user, method) whose quota use is remembered; the least "
      "recently seen is forgotten beyond this"},
+    {"correlation_keys", CFG_STRING, OFF(correlation_keys), "device,user,mailbox,file,mail", 0, 0,
+     NULL,
+     "what ingested alerts correlate on, comma-separated: device, user, mailbox, file, mail, and "
+     "the weak ip, url; empty = every alert starts an incident (docs/internals/correlation.md)"},
+    {"correlation_window", CFG_STRING, OFF(correlation_window), "24h", 0, 0, NULL,
+     "alerts whose activity lies at most this far apart correlate: N followed by s, m, h or d, "
+     "at most 365d"},
+    {"correlation_resolved", CFG_STRING, OFF(correlation_resolved), "new", 0, 0, NULL,
+     "an alert that matches only Resolved incidents starts a new incident (new) or reopens the "
+     "oldest of them (reopen)"},
 };
 
 static const struct config_def *find_def(const char *name)
@@ -173,6 +184,18 @@ static bool tenant_text(const char *s)
     return true;
 }
 
+/* Parses a correlation_* value with correlate.h's parser for it, only to validate it. */
+static enum err corr_check(const char *key, const char *value, struct err_info *ei)
+{
+    struct corr_options o;
+    corr_options_init(&o);
+    if (!strcmp(key, "correlation_keys"))
+        return corr_keys_parse(value, &o.keys, ei);
+    if (!strcmp(key, "correlation_window"))
+        return corr_window_parse(value, &o.window, ei);
+    return corr_resolved_parse(value, &o.resolved, ei);
+}
+
 enum err config_set(struct config *c, const char *key, const char *value, const char *source,
                     struct err_info *ei)
 {
@@ -191,7 +214,25 @@ enum err config_set(struct config *c, const char *key, const char *value, const 
         return err_set(ei, ERR_INVALID, -1,
                        "%s: '%s' must be an http(s) URL without spaces, quotes or backslashes",
                        source, key);
+    struct err_info pei;
+    err_clear(&pei);
+    if (!strncmp(key, "correlation_", 12) && value && corr_check(key, value, &pei))
+        return err_set(ei, ERR_INVALID, -1, "%s: '%s': %s", source, key, pei.msg);
     return set_value(c, d, value, source, ei);
+}
+
+enum err config_corr_options(const struct config *c, struct corr_options *o, struct err_info *ei)
+{
+    corr_options_init(o);
+    struct err_info pei;
+    err_clear(&pei);
+    if (c->correlation_keys && corr_keys_parse(c->correlation_keys, &o->keys, &pei))
+        return err_set(ei, ERR_INVALID, -1, "'correlation_keys': %s", pei.msg);
+    if (c->correlation_window && corr_window_parse(c->correlation_window, &o->window, &pei))
+        return err_set(ei, ERR_INVALID, -1, "'correlation_window': %s", pei.msg);
+    if (c->correlation_resolved && corr_resolved_parse(c->correlation_resolved, &o->resolved, &pei))
+        return err_set(ei, ERR_INVALID, -1, "'correlation_resolved': %s", pei.msg);
+    return ERR_OK;
 }
 
 static char *trim(char *s)

@@ -9,6 +9,7 @@
 #define CONFIG_H
 
 #include "common.h"
+#include "correlate.h"
 #include "err.h"
 
 struct config {
@@ -35,6 +36,9 @@ struct config {
     char *trusted_issuers_file; /* external issuers: lines "ISSUER JWKS_FILE" */
     char *quota;                /* quota overrides (quota.h syntax); NULL = service defaults */
     int ratelimit_max_callers;  /* rate-limit state kept for at most this many callers */
+    char *correlation_keys;     /* key types alerts correlate on (correlate.h names) */
+    char *correlation_window;   /* W: "24h", "90m", ... */
+    char *correlation_resolved; /* "new" or "reopen" */
 };
 
 /* Sets every field to its default (strings malloc'd). */
@@ -53,6 +57,13 @@ enum err config_load_file(struct config *c, const char *path, struct err_info *e
 
 /* Applies INCIDENTD_<KEY> environment variables. */
 enum err config_load_env(struct config *c, struct err_info *ei);
+
+/*
+ * The correlation options of the correlation_* keys (CONTRACT §9, docs/internals/correlation.md),
+ * parsed with correlate.h's parsers. config_set already refuses invalid values, so this fails
+ * only for a config modified behind its back: ERR_INVALID naming the key.
+ */
+enum err config_corr_options(const struct config *c, struct corr_options *o, struct err_info *ei);
 
 /* Writes every key with its current value, one `key = value` per line. */
 void config_print(const struct config *c, FILE *out);

@@ -4,7 +4,7 @@
 #include "quota.h"
 #include <strings.h>
 
-static const char *const method_names[QUOTA__COUNT] = {"list", "get", "update"};
+static const char *const method_names[QUOTA__COUNT] = {"list", "get", "update", "ingest", "alert"};
 
 const char *quota_method_name(enum quota_method m)
 {
@@ -16,6 +16,8 @@ void quota_defaults(struct quota_table *t)
     t->m[QUOTA_LIST] = (struct quota_limits){50, 1500};
     t->m[QUOTA_GET] = (struct quota_limits){100, 1500};
     t->m[QUOTA_UPDATE] = (struct quota_limits){50, 1500};
+    t->m[QUOTA_INGEST] = (struct quota_limits){300, 10000};
+    t->m[QUOTA_ALERT] = (struct quota_limits){100, 1500};
 }
 
 enum err quota_apply(struct quota_table *t, const char *spec, struct err_info *ei)
@@ -47,8 +49,8 @@ enum err quota_apply(struct quota_table *t, const char *spec, struct err_info *e
         }
         if (m < 0)
             return err_set(ei, ERR_INVALID, -1,
-                           "quota item '%s': expected list=, get= or update= followed by "
-                           "N/min, N/hour or 0",
+                           "quota item '%s': expected list=, get=, update=, ingest= or "
+                           "alert= followed by N/min, N/hour or 0",
                            item);
         char *num = eq + 1, *slash;
         errno = 0;

@@ -14,6 +14,8 @@ enum quota_method {
     QUOTA_LIST,   /* GET /api/incidents */
     QUOTA_GET,    /* GET /api/incidents/{id} */
     QUOTA_UPDATE, /* PATCH /api/incidents/{id} */
+    QUOTA_INGEST, /* POST /api/alerts (CONTRACT §9) */
+    QUOTA_ALERT,  /* GET /api/alerts/{alertId} */
     QUOTA__COUNT,
 };
 
@@ -26,14 +28,15 @@ struct quota_table {
     struct quota_limits m[QUOTA__COUNT];
 };
 
-/* The real service's limits: list and update 50/min and 1,500/h, get 100/min and 1,500/h. */
+/* The real service's limits: list and update 50/min and 1,500/h, get 100/min and 1,500/h; and
+ * the extension's (CONTRACT §1): ingest 300/min and 10,000/h, alert 100/min and 1,500/h. */
 void quota_defaults(struct quota_table *t);
 
 /*
  * Applies a quota specification on top of t: comma-separated `METHOD=N/min`, `METHOD=N/hour`
- * or `METHOD=0` (unlimited in both windows), METHOD one of list, get, update; N from 0 to
- * 1,000,000,000 (0 = unlimited for that window). Spaces around items are allowed. On error
- * returns ERR_INVALID naming the bad item, and t is unchanged.
+ * or `METHOD=0` (unlimited in both windows), METHOD one of list, get, update, ingest, alert; N
+ * from 0 to 1,000,000,000 (0 = unlimited for that window). Spaces around items are allowed. On
+ * error returns ERR_INVALID naming the bad item, and t is unchanged.
  */
 enum err quota_apply(struct quota_table *t, const char *spec, struct err_info *ei);
 
