@@ -178,33 +178,43 @@ static enum err ignore_doc(void *ctx, int64_t id, const char *doc, size_t len)
 }
 
 /*
- * Checks the caller holds `need` (CONTRACT §7: 403 naming the permissions). An incident a
- * scoped user may not see is 404 even to a caller who also lacks the permission (issue 3:
- * "404 on GET and PATCH, never 403"), so a 403 never tells that an incident exists.
+ * Answers 404 when a caller limited to device groups may not see the incident `id` (when
+ * non-zero) or the alert `alert_id` (when non-NULL), and returns true; false otherwise. Used
+ * before a 403 so that a 403 never tells that something exists (issue 3: "404 on GET and
+ * PATCH, never 403").
  */
-static bool permitted(struct app *app, const struct auth_caller *caller, unsigned need, int64_t id,
-                      struct http_request *req, struct http_response *resp)
+static bool hidden_from(struct app *app, const struct auth_caller *caller, int64_t id,
+                        const char *alert_id, struct http_request *req, struct http_response *resp)
 {
-    if ((caller->perms & need) == need)
-        return true;
+    if (!caller->restricted || (!id && !alert_id))
+        return false;
+    struct store_scope scope = {.tenant = caller->tenant,
+                                .restricted = true,
+                                .groups = (const char *const *)caller->groups,
+                                .ngroups = caller->ngroups};
     struct err_info ei;
     err_clear(&ei);
-    if (id && caller->restricted) {
-        struct store_scope scope = {.tenant = caller->tenant,
-                                    .restricted = true,
-                                    .groups = (const char *const *)caller->groups,
-                                    .ngroups = caller->ngroups};
-        if (store_incident_get(app->store, &scope, id, ignore_doc, NULL, &ei) == ERR_NOT_FOUND) {
-            api_error(resp, req, &ei);
-            return false;
-        }
-        err_clear(&ei);
+    enum err e;
+    if (id) {
+        e = store_incident_get(app->store, &scope, id, ignore_doc, NULL, &ei);
+    } else {
+        json_t *alert = NULL, *corr = NULL;
+        e = store_alert_get(app->store, &scope, alert_id, &alert, &corr, &ei);
+        json_decref(alert);
+        json_decref(corr);
     }
-    const char *app_perm = need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite.All"
-                                                      : "Incident.Read.All or "
-                                                        "Incident.ReadWrite.All";
-    const char *user_perm =
-        need & AUTH_INCIDENT_WRITE ? "Incident.ReadWrite" : "Incident.Read or Incident.ReadWrite";
+    if (e != ERR_NOT_FOUND)
+        return false;
+    api_error(resp, req, &ei);
+    return true;
+}
+
+/* Fills the 403 of CONTRACT §7, naming the permissions the method requires. */
+static void forbid(const struct auth_caller *caller, const char *app_perm, const char *user_perm,
+                   struct http_request *req, struct http_response *resp)
+{
+    struct err_info ei;
+    err_clear(&ei);
     if (caller->delegated)
         err_set(&ei, ERR_FORBIDDEN, -1,
                 "the token lacks the permission this operation requires: delegated "
@@ -216,6 +226,22 @@ static bool permitted(struct app *app, const struct auth_caller *caller, unsigne
                 "permission (roles) %s",
                 app_perm);
     api_error(resp, req, &ei);
+}
+
+/* Checks the caller holds `need` on an incidents route (CONTRACT §7: 403 naming the
+ * permissions; 404 first for an incident a scoped user may not see). */
+static bool permitted(struct app *app, const struct auth_caller *caller, unsigned need, int64_t id,
+                      struct http_request *req, struct http_response *resp)
+{
+    if ((caller->perms & need) == need)
+        return true;
+    if (hidden_from(app, caller, id, NULL, req, resp))
+        return false;
+    if (need & AUTH_INCIDENT_WRITE)
+        forbid(caller, "Incident.ReadWrite.All", "Incident.ReadWrite", req, resp);
+    else
+        forbid(caller, "Incident.Read.All or Incident.ReadWrite.All",
+               "Incident.Read or Incident.ReadWrite", req, resp);
     return false;
 }
 
@@ -272,6 +298,108 @@ static bool take_quota(struct app *app, const struct auth_caller *c, enum quota_
     return false;
 }
 
+/* The part of a path after "/api/alerts" ("" or "/…"), or NULL for another path. */
+static const char *alerts_rest(const char *path)
+{
+    static const char prefix[] = "/api/alerts";
+    size_t n = sizeof(prefix) - 1;
+    if (strncmp(path, prefix, n) != 0 || (path[n] != '\0' && path[n] != '/'))
+        return NULL;
+    return path + n;
+}
+
+/* "" and "/" after the prefix both name the collection, as for /api/incidents/. */
+static bool alerts_collection(const char *rest)
+{
+    return rest[0] == '\0' || strcmp(rest, "/") == 0;
+}
+
+size_t api_body_limit(struct app *app, const char *method, const char *path,
+                      const char *authorization)
+{
+    size_t limit = (size_t)app->cfg->max_body_bytes;
+    const char *rest = alerts_rest(path);
+    if (strcmp(method, "POST") != 0 || !rest || !alerts_collection(rest) || limit >= ALERT_BODY_MAX)
+        return limit;
+    struct auth_caller caller;
+    struct err_info ei;
+    err_clear(&ei);
+    bool had_token = false;
+    if (auth_authenticate(app->auth, authorization, ts_now() / TS_TICKS_PER_SEC, &caller,
+                          &had_token, &ei) != ERR_OK)
+        return limit;
+    if (caller.perms & AUTH_ALERT_WRITE)
+        limit = ALERT_BODY_MAX;
+    auth_caller_release(&caller);
+    return limit;
+}
+
+/* Number of characters (code points) of valid UTF-8 text. */
+static size_t utf8_length(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+/* Routes /api/alerts and /api/alerts/{alertId} (CONTRACT §1, §9); `rest` follows the prefix. */
+static void dispatch_alerts(struct app *app, struct http_request *req, struct http_response *resp,
+                            const char *rest)
+{
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+    const char *alert_id = alerts_collection(rest) ? NULL : rest + 1;
+    struct err_info ei;
+    err_clear(&ei);
+    if (!alert_id && !post) {
+        method_not_allowed(resp, req, "POST");
+        return;
+    }
+    if (alert_id && !get) {
+        method_not_allowed(resp, req, "GET");
+        return;
+    }
+    /* The path was percent-decoded and checked to be UTF-8 without NUL (http.c). */
+    if (alert_id && utf8_length(alert_id) > ALERT_MAX_ID) {
+        err_set(&ei, ERR_INPUT, -1, "alert id '%.40s…' is not valid: longer than %d characters",
+                alert_id, ALERT_MAX_ID);
+        api_error(resp, req, &ei);
+        return;
+    }
+    struct auth_caller caller;
+    if (!authenticate(app, req, resp, &caller))
+        return;
+    bool allowed = alert_id ? (caller.perms & (AUTH_ALERT_WRITE | AUTH_INCIDENT_READ)) != 0
+                            : (caller.perms & AUTH_ALERT_WRITE) != 0;
+    if (!take_quota(app, &caller, alert_id ? QUOTA_ALERT : QUOTA_INGEST, req, resp)) {
+        auth_caller_release(&caller);
+        return;
+    }
+    if (!allowed) {
+        if (!hidden_from(app, &caller, 0, alert_id, req, resp)) {
+            if (alert_id)
+                forbid(&caller, "Alert.ReadWrite.All, Incident.Read.All or Incident.ReadWrite.All",
+                       "Alert.ReadWrite, Incident.Read or Incident.ReadWrite", req, resp);
+            else
+                forbid(&caller, "Alert.ReadWrite.All", "Alert.ReadWrite", req, resp);
+        }
+        auth_caller_release(&caller);
+        return;
+    }
+    struct principal who = {.scope = {.tenant = caller.tenant,
+                                      .restricted = caller.restricted,
+                                      .groups = (const char *const *)caller.groups,
+                                      .ngroups = caller.ngroups},
+                            .tenant = caller.tenant,
+                            .name = caller.name};
+    if (alert_id)
+        api_alerts_get(app, &who, alert_id, req, resp);
+    else
+        api_alerts_post(app, &who, req, resp);
+    auth_caller_release(&caller);
+}
+
 void http_dispatch(struct app *app, struct http_request *req, struct http_response *resp)
 {
     if (!req->request_id[0])
@@ -288,6 +416,11 @@ void http_dispatch(struct app *app, struct http_request *req, struct http_respon
     int64_t id = 0;
     unsigned need = AUTH_INCIDENT_READ;
 
+    const char *alerts = alerts_rest(req->path);
+    if (alerts) {
+        dispatch_alerts(app, req, resp, alerts);
+        return;
+    }
     if (rest && (rest[0] == '\0' || strcmp(rest, "/") == 0)) {
         /* The trailing-slash form is what the real service's nextLink uses (CONTRACT §1). */
         if (!get) {

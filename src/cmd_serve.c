@@ -136,8 +136,11 @@ int cmd_serve(int argc, char **argv)
     }
     struct app app = {.cfg = &cfg, .store = store, .auth = auth};
     quota_defaults(&app.quotas);
-    if (cfg.quota && quota_apply(&app.quotas, cfg.quota, &ei)) {
+    if (cfg.quota && quota_apply(&app.quotas, cfg.quota, &ei))
         cli_error("config", "quota: %s", ei.msg);
+    else if (config_corr_options(&cfg, &app.corr, &ei))
+        cli_error("config", "%s", ei.msg);
+    if (ei.code) {
         auth_free(auth);
         store_free(store);
         config_release(&cfg);
