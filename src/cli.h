@@ -30,6 +30,7 @@ int cmd_app(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
+int cmd_ingest(int argc, char **argv);
 
 /* Prints `incidentd: <what>: <why>` to stderr. */
 ATTR_PRINTF(2, 3) void cli_error(const char *what, const char *fmt, ...);
@@ -49,11 +50,13 @@ int cli_ensure_parent_dir(const char *path);
 
 struct store;
 
-/* Options of the database subcommands (app, user, token, keys); strings borrowed from argv. */
+/* Options of the database subcommands (app, user, token, keys, import, demo, ingest); strings
+ * borrowed from argv. */
 struct cli_opts {
     const char *db, *tenant, *config, *name, *client_id, *upn, *quota, *scope, *resource;
-    const char *incidents, *seed; /* demo, as given */
-    char **args;                  /* positional arguments (only with '*' accepted) */
+    const char *incidents, *seed;              /* demo, as given */
+    const char *corr_keys, *window, *resolved; /* ingest, as given */
+    char **args;                               /* positional arguments (only with '*' accepted) */
     size_t nargs;
     const char *roles[8];
     size_t nroles;
@@ -64,8 +67,8 @@ struct cli_opts {
 /*
  * Parses argv (argv[0] names the command for messages) into o. `accepted` lists the option
  * letters this command takes: d db, t tenant, c config, n name, r role, i client-id,
- * u upn/user, g device-group, q quota, s scope, R resource, N incidents, S seed, and '*' for
- * positional arguments (o->args); others are usage errors.
+ * u upn/user, g device-group, q quota, s scope, R resource, N incidents, S seed, K keys,
+ * W window, P resolved, and '*' for positional arguments (o->args); others are usage errors.
  * Returns 0, -1 after printing --help, or a sysexits code after printing the error.
  */
 int cli_parse(int argc, char **argv, const char *usage, const char *accepted, struct cli_opts *o);

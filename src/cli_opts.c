@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The options shared by the database subcommands (app, user, token, keys): one getopt table,
- * one error style, and a per-command list of the options it accepts, so an option that makes
- * no sense for a command is refused rather than ignored.
+ * The options shared by the database subcommands (app, user, token, keys, import, demo,
+ * ingest): one getopt table, one error style, and a per-command list of the options it accepts,
+ * so an option that makes no sense for a command is refused rather than ignored.
  */
 #include "common.h"
 #include "cli.h"
@@ -25,6 +25,9 @@ int cli_parse(int argc, char **argv, const char *usage, const char *accepted, st
         {"resource", required_argument, NULL, 'R'},
         {"incidents", required_argument, NULL, 'N'},
         {"seed", required_argument, NULL, 'S'},
+        {"keys", required_argument, NULL, 'K'},
+        {"window", required_argument, NULL, 'W'},
+        {"resolved", required_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -71,6 +74,15 @@ int cli_parse(int argc, char **argv, const char *usage, const char *accepted, st
             break;
         case 'S':
             o->seed = optarg;
+            break;
+        case 'K':
+            o->corr_keys = optarg;
+            break;
+        case 'W':
+            o->window = optarg;
+            break;
+        case 'P':
+            o->resolved = optarg;
             break;
         case 'r':
             if (o->nroles == ARRAY_SIZE(o->roles)) {

@@ -23,8 +23,8 @@ static const char app_usage[] =
     "reset-secret print {\"client_id\",\"client_secret\",\"tenant_id\"}: the secret is shown this\n"
     "once and stored only as a salted digest. Roles: Incident.Read.All, Incident.ReadWrite.All,\n"
     "Alert.ReadWrite.All (repeat --role). --tenant defaults to the configured tenant.\n"
-    "--quota overrides this application's quotas per method (list, get, update) and window\n"
-    "(/min, /hour); 0 means unlimited. Default: the server's quotas (docs/config.md).\n";
+    "--quota overrides this application's quotas per method (list, get, update, ingest, alert)\n"
+    "and window (/min, /hour); 0 means unlimited. Default: the server's quotas (docs/config.md).\n";
 
 static const char user_usage[] =
     "usage: incidentd user create --db PATH [--tenant TID] --upn UPN [--device-group NAME...]\n"

@@ -14,6 +14,7 @@ static const struct command {
 } commands[] = {
     {"serve", cmd_serve, "serve the incidents API"},
     {"import", cmd_import, "load incidents exported from Defender XDR (or compatible files)"},
+    {"ingest", cmd_ingest, "ingest alerts from files; they correlate into incidents"},
     {"demo", cmd_demo, "generate realistic demo incidents"},
     {"config", cmd_config, "print the effective configuration or its reference"},
     {"app", cmd_app, "register applications (client credentials)"},
