@@ -13,6 +13,12 @@ if [ ! -s "$db" ]; then
     mkdir -p "$(dirname "$db")"
     "$bin" demo --db "$db" --incidents "${DEMO_INCIDENTS:-500}" --seed "${DEMO_SEED:-1}"
 fi
+# A demo application made before alert ingestion existed lacks Alert.ReadWrite.All: make a new
+# one (the old one stays registered) so the POST example below works.
+if [ -s "$idfile" ] && ! "$bin" app list --db "$db" --tenant "$tenant" | tr -d ' \n' |
+    grep -q "\"client_id\":\"$(cat "$idfile")\",[^}]*Alert.ReadWrite.All"; then
+    rm -f "$idfile"
+fi
 if [ ! -s "$idfile" ]; then
     creds=$("$bin" app create --db "$db" --tenant "$tenant" --name "demo client" \
         --role Incident.ReadWrite.All --role Alert.ReadWrite.All)
@@ -55,6 +61,13 @@ A token valid for one hour, and requests to try from another terminal:
   curl -s -X PATCH -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
        -d '{"status":"InProgress","assignedTo":"me@contoso.com","comment":"looking"}' \\
        http://$addr/api/incidents/1
+
+Send an alert; it joins an incident by correlation or starts one (docs/api.md):
+
+  curl -s -X POST -H "Authorization: Bearer \$TOKEN" -H 'Content-Type: application/json' \\
+       -d '{"alertId":"demo-alert-1","title":"Suspicious PowerShell command line","severity":"High","category":"Execution","devices":[{"mdatpDeviceId":"demo-device-1","deviceDnsName":"pc1.contoso.com"}]}' \\
+       http://$addr/api/alerts
+  curl -s -H "Authorization: Bearer \$TOKEN" http://$addr/api/alerts/demo-alert-1
 
 Stop with Ctrl-C.
 MSG
