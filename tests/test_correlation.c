@@ -25,8 +25,9 @@
  *   action, one of:
  *     "ingest": [alert, ...]             one batch: alert_parse_batch then store_alert_ingest
  *     "ingest_repeat": {"count": N, "template": alert}
- *                                        one batch of N alerts; "{i}" (0..N-1) is substituted in
- *                                        every string of the template
+ *                                        one batch of N alerts; "{i}" (0..N-1), "{i+K}" and
+ *                                        "{K-i}" are substituted in every string of the
+ *                                        template
  *     "patch": {"incident": ID, "body": {PATCH body}, "author": "upn", "error": "InvalidInput"}
  *                                        incident_patch_parse + store_incident_update; "error"
  *                                        (err_api_code of the expected failure) is optional
@@ -60,8 +61,10 @@
  * creationTime then alertId; a Redirected incident has no alerts and points at an existing
  * incident that is not Redirected (chains collapse); others have redirectIncidentId null and
  * severity = the highest alert severity; lastUpdateTime >= createdTime and never goes back; an
- * incident whose document changed has a later lastUpdateTime; no incident and no alert is lost;
- * store_incident_get returns the same document as the list.
+ * incident whose document changed has a later lastUpdateTime, later than every lastUpdateTime
+ * of the previous step (the store clock of storage.md), as is a new incident's createdTime; no
+ * incident and no alert is lost; each ingest result names the incident that holds the alert
+ * after the commit; store_incident_get returns the same document as the list.
  */
 #include "common.h"
 #include "alert.h"
@@ -377,7 +380,22 @@ static void check_incident_invariants(struct scn *s, int64_t id, json_t *inc, js
                  severity_name(got), severity_name(max));
 }
 
-static void check_invariants(struct scn *s, json_t *cur, json_t *prev)
+/* Highest lastUpdateTime of a snapshot (0 when empty). */
+static int64_t snapshot_high(json_t *snap)
+{
+    int64_t high = 0, t;
+    const char *k;
+    json_t *inc;
+    json_object_foreach(json_object_get(snap, "incs"), k, inc)
+    {
+        if (ts_of(json_object_get(inc, "lastUpdateTime"), &t) && t > high)
+            high = t;
+    }
+    return high;
+}
+
+/* `ingested`: alertId -> the incident store_alert_ingest reported for it, or NULL. */
+static void check_invariants(struct scn *s, json_t *cur, json_t *prev, json_t *ingested)
 {
     json_t *incs = json_object_get(cur, "incs"), *docs = json_object_get(cur, "docs");
     json_t *seen_alerts = json_object();
@@ -386,6 +404,51 @@ static void check_invariants(struct scn *s, json_t *cur, json_t *prev)
     json_object_foreach(incs, k, inc)
     {
         check_incident_invariants(s, strtoll(k, NULL, 10), inc, incs, seen_alerts);
+    }
+    /* Results are sent after the commit: each names the incident now holding the alert. */
+    json_t *v;
+    json_object_foreach(ingested, k, v)
+    {
+        json_t *holder = json_object_get(seen_alerts, k);
+        if (!json_equal(holder, v))
+            scn_fail(s,
+                     "alert %s: store_alert_ingest reported incident %" JSON_INTEGER_FORMAT
+                     ", but it is in %s",
+                     k, json_integer_value(v), holder ? "another incident" : "no incident");
+    }
+    /* What this step wrote: new incidents and changed documents. The store clock
+     * (storage.md) makes every write later than everything the previous snapshot holds; an
+     * ingested batch shares one lastUpdateTime (correlation.md), which is also the createdTime
+     * of the incidents it creates (CONTRACT §9). */
+    int64_t high = prev ? snapshot_high(prev) : INT64_MIN, batch_time = 0;
+    const char *batch_first = NULL;
+    json_object_foreach(incs, k, inc)
+    {
+        json_t *pdoc = json_object_get(json_object_get(prev, "docs"), k);
+        int64_t created = 0, updated = 0;
+        if (pdoc && json_equal(pdoc, json_object_get(docs, k)))
+            continue;
+        ts_of(json_object_get(inc, "createdTime"), &created);
+        ts_of(json_object_get(inc, "lastUpdateTime"), &updated);
+        if ((pdoc ? updated : created) <= high)
+            scn_fail(s,
+                     "incident %s: %s is not later than the previous step's latest "
+                     "lastUpdateTime",
+                     k, pdoc ? "its new lastUpdateTime" : "its createdTime");
+        if (!ingested)
+            continue;
+        if (!pdoc && created != updated)
+            scn_fail(s,
+                     "incident %s: created by ingestion with createdTime %s != lastUpdateTime %s",
+                     k, json_string_value(json_object_get(inc, "createdTime")),
+                     json_string_value(json_object_get(inc, "lastUpdateTime")));
+        if (!batch_first) {
+            batch_first = k;
+            batch_time = updated;
+        } else if (updated != batch_time) {
+            scn_fail(s, "incidents %s and %s, written by one batch, have different lastUpdateTimes",
+                     batch_first, k);
+        }
     }
     if (prev) {
         json_t *pincs = json_object_get(prev, "incs"), *pdocs = json_object_get(prev, "docs");
@@ -722,17 +785,36 @@ static void check_expect(struct scn *s, json_t *exp, json_t *cur, json_t *prev, 
 /* Actions                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Deep copy of v with every "{i}" in its strings replaced by i. */
+/* Deep copy of v with "{i}" in its strings replaced by i, "{i+K}" by i + K, "{K-i}" by K - i. */
 static json_t *subst(json_t *v, long i)
 {
     if (json_is_string(v)) {
         const char *p = json_string_value(v), *q;
         struct buf b;
         buf_init(&b, BUF_UNLIMITED);
-        while ((q = strstr(p, "{i}"))) {
+        while ((q = strchr(p, '{'))) {
+            /* "{i}", "{i+K}" or "{K-i}"; anything else is copied as it is */
+            const char *end = NULL;
+            char *e;
+            long val = 0;
+            if (q[1] == 'i' && q[2] == '}') {
+                end = q + 2;
+                val = i;
+            } else if (q[1] == 'i' && q[2] == '+' && q[3] >= '0' && q[3] <= '9') {
+                val = i + strtol(q + 3, &e, 10);
+                end = e;
+            } else if (q[1] >= '0' && q[1] <= '9') {
+                val = strtol(q + 1, &e, 10) - i;
+                end = e[0] == '-' && e[1] == 'i' ? e + 2 : NULL;
+            }
+            if (!end || *end != '}') {
+                buf_append(&b, p, (size_t)(q - p) + 1);
+                p = q + 1;
+                continue;
+            }
             buf_append(&b, p, (size_t)(q - p));
-            buf_appendf(&b, "%ld", i);
-            p = q + 3;
+            buf_appendf(&b, "%ld", val);
+            p = end + 1;
         }
         buf_puts(&b, p);
         json_t *r = json_string(b.data ? b.data : "");
@@ -824,11 +906,14 @@ static void check_result(struct scn *s, size_t i, json_t *want, const struct sto
                  json_integer_value(inc), got->incident_id);
 }
 
-static void do_ingest(struct scn *s, json_t *step, const char *tenant, const struct corr_options *o)
+/* Returns alertId -> reported incident id for a stored batch, else NULL. */
+static json_t *do_ingest(struct scn *s, json_t *step, const char *tenant,
+                         const struct corr_options *o)
 {
+    json_t *ingested = NULL;
     json_t *batch = build_batch(s, step);
     if (!batch)
-        return;
+        return NULL;
     json_t *body = json_pack("{s:o}", "value", batch);
     struct alert_in *alerts = NULL;
     size_t n = 0;
@@ -856,6 +941,9 @@ static void do_ingest(struct scn *s, json_t *step, const char *tenant, const str
     if (rc != ERR_OK) {
         scn_fail(s, "store_alert_ingest: %s: %s", err_str(rc), ei.msg);
     } else {
+        ingested = json_object();
+        for (size_t i = 0; i < n; i++)
+            json_object_set_new(ingested, alerts[i].id, json_integer(res[i].incident_id));
         json_t *results = json_object_get(step, "results");
         json_t *all = json_object_get(step, "results_all");
         if (results && json_array_size(results) != n)
@@ -870,6 +958,7 @@ out:
         alert_in_release(&alerts[i]);
     free(alerts);
     json_decref(body);
+    return ingested;
 }
 
 static void do_patch(struct scn *s, json_t *patch, const char *tenant)
@@ -942,19 +1031,21 @@ static void run_step(struct scn *s, json_t *step)
 
     json_t *prev = json_object_get(s->snaps, tenant); /* borrowed until replaced below */
     json_incref(prev);
+    json_t *ingested = NULL;
     if (json_object_get(step, "ingest") || json_object_get(step, "ingest_repeat"))
-        do_ingest(s, step, tenant, &o);
+        ingested = do_ingest(s, step, tenant, &o);
     else if (json_object_get(step, "patch"))
         do_patch(s, json_object_get(step, "patch"), tenant);
 
     json_t *cur = snapshot(s, tenant);
     if (cur) {
-        check_invariants(s, cur, prev);
+        check_invariants(s, cur, prev, ingested);
         json_t *exp = json_object_get(step, "expect");
         if (exp)
             check_expect(s, exp, cur, prev, tenant);
         json_object_set_new(s->snaps, tenant, cur);
     }
+    json_decref(ingested);
     json_decref(prev);
 }
 
