@@ -36,10 +36,11 @@ struct batch {
     const struct corr_options *o;
     int64_t now;
     int64_t next_id;
-    struct touched **t;
+    struct touched **t; /* in the order first touched */
     size_t nt, cap;
+    struct touched **slots; /* open-addressing table by incident id, 2 * cap entries */
     sqlite3_stmt *get_alert, *ins_alert, *upd_hash, *find, *set_state, *move_alerts, *stubs_of,
-        *get_summary;
+        *get_summary, *repoint;
 };
 
 /* A candidate incident for a new alert. */
@@ -71,13 +72,54 @@ static json_t *doc_alerts(const struct buf *doc, size_t off)
     return len ? json_loadb(doc->data + off, len - 1, 0, NULL) : NULL;
 }
 
+static size_t slot_of(int64_t id, size_t nslots)
+{
+    return (size_t)(((uint64_t)id * 0x9E3779B97F4A7C15ull) >> 17) & (nslots - 1);
+}
+
+/* A batch can touch thousands of incidents (a 1,000-alert batch merging chains): the lookup is
+ * a hash table, not a scan. */
+static struct touched *touched_find(const struct batch *b, int64_t id)
+{
+    if (!b->slots)
+        return NULL;
+    size_t n = b->cap * 2;
+    for (size_t i = slot_of(id, n);; i = (i + 1) & (n - 1)) {
+        if (!b->slots[i])
+            return NULL;
+        if (b->slots[i]->inc.id == id)
+            return b->slots[i];
+    }
+}
+
+static void touched_add(struct batch *b, struct touched *t)
+{
+    if (b->nt == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 16;
+        b->t = xrealloc(b->t, b->cap * sizeof(*b->t));
+        free(b->slots);
+        b->slots = xcalloc(b->cap * 2, sizeof(*b->slots));
+        for (size_t i = 0; i < b->nt; i++) {
+            size_t k = slot_of(b->t[i]->inc.id, b->cap * 2);
+            while (b->slots[k])
+                k = (k + 1) & (b->cap * 2 - 1);
+            b->slots[k] = b->t[i];
+        }
+    }
+    b->t[b->nt++] = t;
+    size_t k = slot_of(t->inc.id, b->cap * 2);
+    while (b->slots[k])
+        k = (k + 1) & (b->cap * 2 - 1);
+    b->slots[k] = t;
+}
+
 static enum err touched_get(struct batch *b, int64_t id, struct touched **out, struct err_info *ei)
 {
-    for (size_t i = 0; i < b->nt; i++)
-        if (b->t[i]->inc.id == id) {
-            *out = b->t[i];
-            return ERR_OK;
-        }
+    struct touched *found = touched_find(b, id);
+    if (found) {
+        *out = found;
+        return ERR_OK;
+    }
     struct touched *t = xcalloc(1, sizeof(*t));
     buf_init(&t->doc, BUF_UNLIMITED);
     t->added = json_array();
@@ -96,11 +138,7 @@ static enum err touched_get(struct batch *b, int64_t id, struct touched **out, s
         touched_free(t);
         return e;
     }
-    if (b->nt == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 16;
-        b->t = xrealloc(b->t, b->cap * sizeof(*b->t));
-    }
-    b->t[b->nt++] = t;
+    touched_add(b, t);
     *out = t;
     return ERR_OK;
 }
@@ -157,11 +195,7 @@ static enum err create_incident(struct batch *b, struct touched **out, struct er
         touched_free(t);
         return e;
     }
-    if (b->nt == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 16;
-        b->t = xrealloc(b->t, b->cap * sizeof(*b->t));
-    }
-    b->t[b->nt++] = t;
+    touched_add(b, t);
     *out = t;
     return ERR_OK;
 }
@@ -490,13 +524,20 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     }
     if (rc != SQLITE_DONE)
         e = sq_fail(b->db, "re-pointing merged incidents", ei);
+    /* One statement re-points them all; the documents follow when the batch ends. */
+    sqlite3_stmt *u = b->repoint;
+    sqlite3_reset(u);
+    sqlite3_bind_int64(u, 1, s->inc.id);
+    sqlite3_bind_text(u, 2, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(u, 3, from->inc.id);
+    if (!e && nstubs && sqlite3_step(u) != SQLITE_DONE)
+        e = sq_fail(b->db, "re-pointing merged incidents", ei);
     for (size_t k = 0; k < nstubs && !e; k++) {
         struct touched *stub;
         e = touched_get(b, stubs[k], &stub, ei);
         if (!e) {
             stub->inc.redirect_id = s->inc.id;
             stub->dirty = true;
-            e = write_state(b, &stub->inc, ei);
         }
     }
     free(stubs);
@@ -544,7 +585,8 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
     enum err e = find_matches(b, a, keys, nkeys, &m, &nm, ei);
     if (e)
         goto done;
-    qsort(m, nm, sizeof(*m), match_cmp);
+    if (nm > 1)
+        qsort(m, nm, sizeof(*m), match_cmp);
     struct match **open = xcalloc(nm ? nm : 1, sizeof(*open));
     struct touched **ts = xcalloc(nm ? nm : 1, sizeof(*ts));
     size_t nopen = 0;
@@ -880,6 +922,11 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
           : sq_wstmt(b->st, W_GET_SUMMARY,
                      "SELECT alert_summary FROM incidents WHERE tenant_id = ? AND incident_id = ?",
                      &b->get_summary, ei);
+    e = e ? e
+          : sq_wstmt(b->st, W_REPOINT,
+                     "UPDATE incidents SET redirect_incident_id = ? WHERE tenant_id = ? AND "
+                     "redirect_incident_id = ?",
+                     &b->repoint, ei);
     if (e)
         return e;
     sqlite3_stmt *s;
@@ -906,13 +953,14 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
 static void batch_release(struct batch *b)
 {
     /* The statements belong to the store's cache; reset them so none holds the database. */
-    sqlite3_stmt *stmts[] = {b->get_alert, b->ins_alert,   b->upd_hash, b->find,
-                             b->set_state, b->move_alerts, b->stubs_of, b->get_summary};
+    sqlite3_stmt *stmts[] = {b->get_alert,   b->ins_alert, b->upd_hash,    b->find,   b->set_state,
+                             b->move_alerts, b->stubs_of,  b->get_summary, b->repoint};
     for (size_t i = 0; i < ARRAY_SIZE(stmts); i++)
         sqlite3_reset(stmts[i]);
     for (size_t i = 0; i < b->nt; i++)
         touched_free(b->t[i]);
     free(b->t);
+    free(b->slots);
 }
 
 enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struct corr_options *o,
@@ -959,10 +1007,11 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
         }
     /* An alert's incident may have been merged away by a later alert of the batch: report
      * where it is after the commit. */
-    for (size_t i = 0; i < n && !e; i++)
-        for (size_t k = 0; k < b.nt; k++)
-            if (b.t[k]->inc.id == res[i].incident_id && b.t[k]->inc.status == STATUS_REDIRECTED)
-                res[i].incident_id = b.t[k]->inc.redirect_id;
+    for (size_t i = 0; i < n && !e; i++) {
+        struct touched *t = touched_find(&b, res[i].incident_id);
+        if (t && t->inc.status == STATUS_REDIRECTED)
+            res[i].incident_id = t->inc.redirect_id;
+    }
     if (!e && wrote)
         e = sq_exec(b.db, "COMMIT", ei);
     if (e || !wrote)

@@ -25,6 +25,7 @@ enum wstmt {
     W_MOVE_ALERTS,
     W_STUBS_OF,
     W_GET_SUMMARY,
+    W_REPOINT,
     W__COUNT
 };
 
