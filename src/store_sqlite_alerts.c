@@ -474,14 +474,17 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
         return e;
     size_t i;
     json_t *v;
-    json_array_foreach(from->alerts, i, v) json_array_append(s->alerts, v);
+    json_array_extend(s->alerts, from->alerts);
     json_array_clear(from->alerts);
     json_array_foreach(from->inc.tags, i, v)
     {
         bool have = false;
         size_t k;
         json_t *w;
-        json_array_foreach(s->inc.tags, k, w) have |= json_equal(v, w);
+        json_array_foreach(s->inc.tags, k, w)
+        {
+            have |= json_equal(v, w);
+        }
         if (!have)
             json_array_append(s->inc.tags, v);
     }
@@ -742,8 +745,11 @@ static bool str_in(json_t *list, const char *s)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) if (s && json_is_string(v) &&
-                                       strcmp(json_string_value(v), s) == 0) return true;
+    json_array_foreach(list, i, v)
+    {
+        if (s && json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+            return true;
+    }
     return false;
 }
 
@@ -835,7 +841,10 @@ static enum err save_touched(struct batch *b, struct touched *t, struct err_info
     settle_alerts(list, t->inc.id);
     size_t i;
     json_t *a;
-    json_array_foreach(list, i, a) reps_add(summary, a);
+    json_array_foreach(list, i, a)
+    {
+        reps_add(summary, a);
+    }
     if (json_array_size(list) > 0)
         summary_set_last(summary, json_array_get(list, json_array_size(list) - 1));
     if (json_array_size(json_object_get(summary, "reps")) > 0) {
