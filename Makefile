@@ -111,6 +111,13 @@ bench:
 	@$(MAKE) --no-print-directory RELEASE=1 build/release/incidentd
 	@./bench/run.sh build/release/incidentd
 
+# Alert ingestion (issue 5 point 9; docs/benchmarks.md). Also needs the sqlite3 shell.
+.PHONY: bench-ingest
+bench-ingest:
+	@./scripts/deps.sh --bench
+	@$(MAKE) --no-print-directory RELEASE=1 build/release/incidentd
+	@./bench/ingest.sh build/release/incidentd
+
 format:
 	clang-format -i src/*.c src/*.h tests/*.c tests/*.h
 
