@@ -27,6 +27,10 @@ struct touched {
     json_t *added;   /* alerts joined while `alerts` is NULL */
     json_t *summary; /* stored summary ({"last":[ticks,id],"reps":[...]}) or NULL */
     bool dirty;
+    /* Fields other than name, severity, alerts and lastUpdateTime changed (merge, reopen,
+     * re-pointed stub): the whole row is written. Otherwise only those columns are, so SQLite
+     * leaves the indexes on status, assignee and creation time alone. */
+    bool full;
 };
 
 struct batch {
@@ -40,7 +44,7 @@ struct batch {
     size_t nt, cap;
     struct touched **slots; /* open-addressing table by incident id, 2 * cap entries */
     sqlite3_stmt *get_alert, *ins_alert, *upd_hash, *find, *set_state, *move_alerts, *stubs_of,
-        *get_summary, *repoint;
+        *get_summary, *repoint, *set_doc;
 };
 
 /* A candidate incident for a new alert. */
@@ -501,6 +505,7 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     from->inc.status = STATUS_REDIRECTED;
     from->inc.redirect_id = s->inc.id;
     s->dirty = from->dirty = true;
+    s->full = from->full = true;
 
     sqlite3_stmt *mv = b->move_alerts;
     sqlite3_reset(mv);
@@ -540,7 +545,7 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
         e = touched_get(b, stubs[k], &stub, ei);
         if (!e) {
             stub->inc.redirect_id = s->inc.id;
-            stub->dirty = true;
+            stub->dirty = stub->full = true;
         }
     }
     free(stubs);
@@ -626,6 +631,7 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
         e = touched_get(b, resolved->id, &target, ei);
         if (!e) {
             target->inc.status = STATUS_ACTIVE;
+            target->full = true;
             e = write_state(b, &target->inc, ei);
         }
     } else {
@@ -878,7 +884,23 @@ static enum err save_touched(struct batch *b, struct touched *t, struct err_info
     if (e)
         e = err_set(ei, e, -1, "cannot build incident %" PRId64, t->inc.id);
     char *stext = e ? NULL : json_dumps(summary, JSON_COMPACT);
-    e = e ? e : sq_save_incident(b->st, b->tenant, &t->inc, &doc, off, stext, ei);
+    if (!e && t->full) {
+        e = sq_save_incident(b->st, b->tenant, &t->inc, &doc, off, stext, ei);
+    } else if (!e) {
+        sqlite3_stmt *u = b->set_doc;
+        sqlite3_reset(u);
+        sqlite3_bind_text(u, 1, t->inc.name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 2, t->inc.last_update_time);
+        sqlite3_bind_int(u, 3, (int)t->inc.severity);
+        sqlite3_bind_text(u, 4, doc.data, (int)doc.len, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 5, (int64_t)off);
+        sqlite3_bind_text(u, 6, stext, -1, SQLITE_STATIC);
+        sqlite3_bind_text(u, 7, b->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 8, t->inc.id);
+        if (sqlite3_step(u) != SQLITE_DONE)
+            e = sq_fail(b->db, "writing an incident", ei);
+        sqlite3_reset(u);
+    }
     e = e ? e : sq_add_groups(b->st, b->tenant, t->inc.id, list, !splice, ei);
     free(stext);
     json_decref(summary);
@@ -936,6 +958,12 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
                      "UPDATE incidents SET redirect_incident_id = ? WHERE tenant_id = ? AND "
                      "redirect_incident_id = ?",
                      &b->repoint, ei);
+    e = e ? e
+          : sq_wstmt(b->st, W_SET_DOC,
+                     "UPDATE incidents SET incident_name = ?, last_update_time = ?, severity = ?, "
+                     "doc = ?, alerts_off = ?, alert_summary = ? WHERE tenant_id = ? AND "
+                     "incident_id = ?",
+                     &b->set_doc, ei);
     if (e)
         return e;
     sqlite3_stmt *s;
@@ -962,8 +990,8 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
 static void batch_release(struct batch *b)
 {
     /* The statements belong to the store's cache; reset them so none holds the database. */
-    sqlite3_stmt *stmts[] = {b->get_alert,   b->ins_alert, b->upd_hash,    b->find,   b->set_state,
-                             b->move_alerts, b->stubs_of,  b->get_summary, b->repoint};
+    sqlite3_stmt *stmts[] = {b->get_alert,   b->ins_alert, b->upd_hash,    b->find,    b->set_state,
+                             b->move_alerts, b->stubs_of,  b->get_summary, b->repoint, b->set_doc};
     for (size_t i = 0; i < ARRAY_SIZE(stmts); i++)
         sqlite3_reset(stmts[i]);
     for (size_t i = 0; i < b->nt; i++)

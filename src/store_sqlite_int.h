@@ -26,6 +26,7 @@ enum wstmt {
     W_STUBS_OF,
     W_GET_SUMMARY,
     W_REPOINT,
+    W_SET_DOC,
     W__COUNT
 };
 
