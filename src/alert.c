@@ -69,9 +69,13 @@ static enum err canonical_enum(json_t *a, const char *key, bool nullable, const 
         expected = "Unknown, TruePositive, InformationalExpectedActivity, FalsePositive";
     } else {
         enum determination d;
-        if (determination_parse(s, len, MODEL_ALLOW_DEPRECATED, &d))
+        /* Like PATCH (CONTRACT §6): the retired values are refused on input. */
+        if (determination_parse(s, len, 0, &d))
             name = determination_name(d);
-        expected = "a determination of CONTRACT §6";
+        expected = "NotAvailable, MultiStagedAttack, MaliciousUserActivity, CompromisedAccount, "
+                   "Malware, Phishing, UnwantedSoftware, SecurityTesting, "
+                   "LineOfBusinessApplication, ConfirmedActivity, Clean, "
+                   "NoEnoughDataToValidate, Other";
     }
     if (!name)
         return err_set(ei, ERR_BODY, -1, "%s%s%s: unknown value '%.40s' (expected %s)", path, dot,
@@ -171,6 +175,23 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
         (e = check_array(a, "entities", true, path, dot, ei)) ||
         (e = check_array(a, "mitreTechniques", false, path, dot, ei)))
         goto fail;
+    /* The pair rule PATCH enforces (CONTRACT §6), with an unset classification as Unknown. */
+    const char *cs = json_string_value(json_object_get(a, "classification"));
+    const char *ds = json_string_value(json_object_get(a, "determination"));
+    if (ds) {
+        enum classification c = CLASSIFICATION_UNKNOWN;
+        enum determination d = DETERMINATION_NOT_AVAILABLE;
+        if (cs)
+            classification_parse(cs, strlen(cs), &c);
+        determination_parse(ds, strlen(ds), 0, &d);
+        if (!determination_allowed(c, d)) {
+            e = err_set(ei, ERR_BODY, -1,
+                        "%s%sdetermination: '%s' is not valid with classification '%s' (allowed: "
+                        "%s)",
+                        path, dot, ds, cs ? cs : "null", determination_list_for(c));
+            goto fail;
+        }
+    }
     /* The server owns incidentId (CONTRACT §2); whatever the sender put there is not content. */
     json_object_set_new(a, "incidentId", json_null());
 
@@ -189,11 +210,25 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
         json_object_set_new(a, "status", json_string("New"));
     if (json_is_null(json_object_get(a, "severity")))
         json_object_set_new(a, "severity", json_string("UnSpecified"));
+    static const struct {
+        const char *key;
+        unsigned bit;
+    } defaults[] = {{"creationTime", ALERT_DEFAULT_CREATION},
+                    {"lastUpdatedTime", ALERT_DEFAULT_UPDATED},
+                    {"firstActivity", ALERT_DEFAULT_FIRST},
+                    {"lastActivity", ALERT_DEFAULT_LAST}};
+    for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
+        if (json_is_null(json_object_get(a, defaults[i].key)))
+            out->defaulted |= defaults[i].bit;
     if (creation == INT64_MIN)
         creation = now;
     default_time(a, "creationTime", creation);
     default_time(a, "lastUpdatedTime", creation);
-    default_time(a, "firstActivity", creation);
+    /* Activity cannot start after it was last seen: with only lastActivity given, earlier than
+     * the creation time, the activity starts there. */
+    int64_t given_last = time_of(a, "lastActivity");
+    default_time(a, "firstActivity",
+                 given_last != INT64_MIN && given_last < creation ? given_last : creation);
     int64_t first = time_of(a, "firstActivity");
     default_time(a, "lastActivity", first);
     int64_t last = time_of(a, "lastActivity");

@@ -23,6 +23,16 @@ struct alert_in {
     int64_t first_activity; /* ticks; firstActivity, else creationTime */
     int64_t last_activity;  /* ticks; lastActivity, else firstActivity; >= first_activity */
     unsigned char hash[32]; /* SHA-256 of the canonical text: same hash = `unchanged` */
+    unsigned defaulted;     /* enum alert_defaulted: times the sender left out */
+};
+
+/* Which timestamps alert_from_json filled in. An update keeps the stored values of these rather
+ * than the defaults (correlation.md, idempotency). */
+enum alert_defaulted {
+    ALERT_DEFAULT_CREATION = 1 << 0,
+    ALERT_DEFAULT_UPDATED = 1 << 1,
+    ALERT_DEFAULT_FIRST = 1 << 2,
+    ALERT_DEFAULT_LAST = 1 << 3,
 };
 
 void alert_in_release(struct alert_in *a);
@@ -31,9 +41,11 @@ void alert_in_release(struct alert_in *a);
  * Validates one alert for ingestion and builds its canonical form. `src` is borrowed. `path` is
  * the prefix for error messages (e.g. "value[3]"; "" for a single alert). Rules: an object;
  * alertId a non-empty string of at most ALERT_MAX_ID characters; title a string; severity,
- * status, classification, determination (null allowed for the last two) valid enum names;
+ * status, classification, determination (null allowed for the last two) valid enum names, the
+ * pair allowed as for PATCH (CONTRACT §6; an absent classification counts as Unknown);
  * timestamps valid date-times (creationTime defaults to `now`, lastUpdatedTime to creationTime,
- * firstActivity to creationTime, lastActivity to firstActivity; status to New, severity to
+ * firstActivity to creationTime, or lastActivity when that is earlier, lastActivity to
+ * firstActivity; status to New, severity to
  * UnSpecified), lastActivity not before
  * firstActivity; devices and entities arrays of objects; mitreTechniques an array of strings.
  * `incidentId` in the input is ignored (the server owns it). On error returns ERR_BODY with a

@@ -387,6 +387,18 @@ static void dispatch_alerts(struct app *app, struct http_request *req, struct ht
         auth_caller_release(&caller);
         return;
     }
+    if (!alert_id && caller.restricted) {
+        /* A user limited to device groups must not add alerts to, or rewrite alerts of,
+         * incidents outside those groups, nor learn from the results which alert ids exist
+         * there; correlation may join any incident of the tenant, so such users do not ingest
+         * (docs/auth.md). */
+        err_set(&ei, ERR_FORBIDDEN, -1,
+                "users limited to device groups cannot ingest alerts: alerts correlate into "
+                "incidents of the whole tenant; send them with an application token");
+        api_error(resp, req, &ei);
+        auth_caller_release(&caller);
+        return;
+    }
     struct principal who = {.scope = {.tenant = caller.tenant,
                                       .restricted = caller.restricted,
                                       .groups = (const char *const *)caller.groups,

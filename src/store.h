@@ -232,7 +232,7 @@ enum err store_alert_ingest(struct store *st, const char *tenant, const struct c
  * Reads one alert by id for GET /api/alerts/{alertId} (issue 5 point 6). *alert_out receives the
  * alert as it appears in its incident (incidentId set), *correlation_out the explanation object:
  *   {"incidentId": the incident holding it now (a later merge may have moved it),
- *    "action": "created"|"joined"|"reopened" (or only "imported" for imported alerts),
+ *    "action": "created"|"joined"|"reopened", or "imported" (then the rest is null / []),
  *    "correlatedIncidentId": the incident it started, joined or reopened,
  *    "key": {"type","value"} that matched, or null, "matchedAlertId": string or null,
  *    "merged": [incident ids this alert merged into that incident],

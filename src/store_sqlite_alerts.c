@@ -659,6 +659,27 @@ done:
 }
 
 /* Replaces a known alert inside its incident; it does not move (correlation.md). */
+/* Copies `key` from the stored alert when the sender left it out (alert.h defaults). */
+static void keep_time(json_t *alert, json_t *old, const char *key)
+{
+    json_t *v = json_object_get(old, key);
+    if (json_is_string(v))
+        json_object_set(alert, key, v);
+}
+
+static int64_t ticks_of(json_t *alert, const char *key, int64_t fallback)
+{
+    json_t *v = json_object_get(alert, key);
+    int64_t t;
+    if (json_is_string(v) && ts_parse(json_string_value(v), json_string_length(v),
+                                      TS_LENIENT_FRACTION, &t, NULL) == ERR_OK)
+        return t;
+    return fallback;
+}
+
+/* Replaces a known alert inside its incident; it does not move (correlation.md). Times the
+ * sender left out keep their stored values: a connector re-sending an alert with a new
+ * severity must not move when it happened (and so what it correlates with). */
 static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t incident,
                               struct err_info *ei)
 {
@@ -667,20 +688,46 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
     e = e ? e : materialize(t, ei);
     if (e)
         return e;
-    size_t i;
+    size_t i, at = SIZE_MAX;
     json_t *v;
-    bool found = false;
     json_array_foreach(t->alerts, i, v)
     {
         const char *id = json_string_value(json_object_get(v, "alertId"));
         if (id && strcmp(id, a->id) == 0) {
-            json_array_set(t->alerts, i, a->alert);
-            found = true;
+            at = i;
             break;
         }
     }
-    if (!found)
-        json_array_append(t->alerts, a->alert);
+    json_t *alert = json_copy(a->alert);
+    int64_t first = a->first_activity, last = a->last_activity;
+    if (at != SIZE_MAX) {
+        json_t *old = json_array_get(t->alerts, at);
+        if (a->defaulted & ALERT_DEFAULT_CREATION)
+            keep_time(alert, old, "creationTime");
+        if (a->defaulted & ALERT_DEFAULT_UPDATED) {
+            char now[TS_FORMAT_MAX];
+            ts_format(b->now, now);
+            json_object_set_new(alert, "lastUpdatedTime", json_string(now));
+        }
+        if (a->defaulted & ALERT_DEFAULT_FIRST)
+            keep_time(alert, old, "firstActivity");
+        if ((a->defaulted & ALERT_DEFAULT_FIRST) && !(a->defaulted & ALERT_DEFAULT_LAST) &&
+            ticks_of(alert, "firstActivity", first) > a->last_activity)
+            json_object_set(alert, "firstActivity", json_object_get(alert, "lastActivity"));
+        if (a->defaulted & ALERT_DEFAULT_LAST)
+            keep_time(alert, old, "lastActivity");
+        first = ticks_of(alert, "firstActivity", first);
+        last = ticks_of(alert, "lastActivity", last);
+        if (last < first) {
+            /* A new explicit firstActivity after the stored lastActivity: the interval starts
+             * and ends there, as for a new alert without lastActivity. */
+            json_object_set(alert, "lastActivity", json_object_get(alert, "firstActivity"));
+            last = first;
+        }
+        json_array_set_new(t->alerts, at, alert);
+    } else {
+        json_array_append_new(t->alerts, alert);
+    }
     t->dirty = true;
     sqlite3_stmt *s = b->upd_hash;
     sqlite3_reset(s);
@@ -689,7 +736,7 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
     sqlite3_bind_text(s, 3, a->id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "updating an alert", ei);
-    return sq_index_alert(b->st, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
+    return sq_index_alert(b->st, b->tenant, alert, first, last, ei);
 }
 
 struct alert_sort {
@@ -1126,7 +1173,9 @@ enum err sqlite_alert_get(struct store *base, const struct store_scope *scope, c
         goto rollback;
     }
     if (!json_is_object(why))
-        why = (json_decref(why), json_pack("{ss}", "action", "imported"));
+        why = (json_decref(why),
+               json_pack("{sssnsnsns[]snsn}", "action", "imported", "correlatedIncidentId", "key",
+                         "matchedAlertId", "merged", "mergeSkipped", "time"));
     /* The current incident first: a later merge may have moved the alert. */
     json_t *c = json_pack("{sI}", "incidentId", (json_int_t)incident);
     json_object_update(c, why);

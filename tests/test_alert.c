@@ -99,6 +99,27 @@ START_TEST(test_alert_hash_ignores_server_defaults)
 }
 END_TEST
 
+START_TEST(test_alert_activity_defaults)
+{
+    struct alert_in *a;
+    size_t n;
+    struct err_info ei;
+    /* Only lastActivity, before the creation time: the activity starts there too. */
+    ck_assert_msg(
+        parse("{\"alertId\":\"a\",\"title\":\"T\",\"creationTime\":"
+              "\"2026-01-02T00:00:00Z\",\"lastActivity\":\"2026-01-01T00:00:00Z\","
+              "\"classification\":\"TruePositive\",\"determination\":\"compromiseduser\"}",
+              &a, &n, &ei) == ERR_OK,
+        "%s", ei.msg);
+    ck_assert_str_eq(str(a[0].alert, "firstActivity"), "2026-01-01T00:00:00Z");
+    ck_assert_int_eq(a[0].first_activity, a[0].last_activity);
+    ck_assert_uint_eq(a[0].defaulted, ALERT_DEFAULT_UPDATED | ALERT_DEFAULT_FIRST);
+    /* Determination spellings of the read side are stored as the update page's. */
+    ck_assert_str_eq(str(a[0].alert, "determination"), "CompromisedAccount");
+    release(a, n);
+}
+END_TEST
+
 START_TEST(test_alert_batch_forms)
 {
     struct alert_in *a;
@@ -144,6 +165,15 @@ static const struct {
      "investigationId: expected an integer or null"},
     {"{\"alertId\":\"a\",\"title\":\"T\",\"description\":5}", "description: expected a string"},
     {"{\"value\":{}}", "value: expected an array"},
+    /* The pair rule and the retired values, as PATCH (CONTRACT §6). */
+    {"{\"alertId\":\"a\",\"title\":\"T\",\"classification\":\"FalsePositive\","
+     "\"determination\":\"Malware\"}",
+     "determination: 'Malware' is not valid with classification 'FalsePositive'"},
+    {"{\"alertId\":\"a\",\"title\":\"T\",\"determination\":\"Malware\"}",
+     "determination: 'Malware' is not valid with classification 'null'"},
+    {"{\"alertId\":\"a\",\"title\":\"T\",\"classification\":\"TruePositive\","
+     "\"determination\":\"Apt\"}",
+     "determination: unknown value 'Apt'"},
     {"\"alert\"", "expected an alert object"},
 };
 
@@ -199,6 +229,7 @@ Suite *alert_suite(void)
     tcase_add_test(tc, test_alert_single_defaults);
     tcase_add_test(tc, test_alert_hash_ignores_server_defaults);
     tcase_add_test(tc, test_alert_batch_forms);
+    tcase_add_test(tc, test_alert_activity_defaults);
     tcase_add_loop_test(tc, test_alert_rejects, 0, (int)ARRAY_SIZE(bad));
     tcase_add_test(tc, test_alert_limits);
     suite_add_tcase(s, tc);

@@ -13,6 +13,7 @@
  *                 "resolved": "new" | "reopen"},                       corr_*_parse over defaults
  *     "tenant": "t1",                                                  default tenant, "t1"
  *     "now": "2026-03-01T00:00:00Z",                                   `now` for alert defaults
+ *                                                  (a step may set its own "now", kept after)
  *     "alert_defaults": {alert keys},       merged into every alert that lacks them (shallow)
  *     "steps": [step, ...]
  *   }
@@ -1004,9 +1005,16 @@ static void run_step(struct scn *s, json_t *step)
 {
     static const char *const allowed[] = {"comment",       "tenant", "options", "ingest",
                                           "ingest_repeat", "patch",  "reject",  "results",
-                                          "results_all",   "expect", NULL};
+                                          "results_all",   "expect", "now",     NULL};
     if (!keys_allowed(s, step, "step", allowed))
         return;
+    /* A step may move the clock: defaults for absent times come from `now`, from here on. */
+    const char *now = json_string_value(json_object_get(step, "now"));
+    if (json_object_get(step, "now") &&
+        (!now || ts_parse(now, strlen(now), 0, &s->now, NULL) != ERR_OK)) {
+        scn_fail(s, "now: not a date-time");
+        return;
+    }
     json_t *tv = json_object_get(step, "tenant");
     const char *tenant = tv ? json_string_value(tv) : s->tenant;
     if (!tenant || !*tenant) {

@@ -8,6 +8,7 @@
 #include "odata.h"
 #include "store.h"
 #include "tests.h"
+#include <sqlite3.h>
 #include "ts.h"
 #include <unistd.h>
 
@@ -254,6 +255,73 @@ START_TEST(test_store_reopen_keeps_data)
 }
 END_TEST
 
+/* Ingests one alert on device `dev` and returns the incident it went to. */
+static int64_t ingest_on(const char *alert_id, const char *dev)
+{
+    json_t *body = json_pack("{sssss[{ss}]ss}", "alertId", alert_id, "title", "T", "devices",
+                             "deviceDnsName", dev, "firstActivity", "2021-01-01T00:00:00Z");
+    struct alert_in *a;
+    size_t n;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
+    struct corr_options o;
+    corr_options_init(&o);
+    struct store_ingested r;
+    ck_assert_msg(store_alert_ingest(st, "t", &o, a, 1, &r, &ei) == ERR_OK, "%s", ei.msg);
+    alert_in_release(&a[0]);
+    free(a);
+    json_decref(body);
+    return r.incident_id;
+}
+
+/* Imported alerts are indexed (on import, and once for databases from before schema 3) so
+ * ingested alerts correlate with them; their explanation says they were imported. */
+START_TEST(test_store_imported_alerts_correlate)
+{
+    json_t *j = json_loads("{\"incidentId\":5,\"incidentName\":\"i\",\"createdTime\":"
+                           "\"2021-01-01T00:00:00Z\",\"lastUpdateTime\":\"2021-01-01T00:00:00Z\","
+                           "\"alerts\":[{\"alertId\":\"imp1\",\"creationTime\":"
+                           "\"2021-01-01T00:00:00Z\",\"devices\":[{\"deviceDnsName\":\"PC1\"}]}]}",
+                           0, NULL);
+    struct incident inc;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert(incident_from_json(j, INCIDENT_IMPORT, &inc, &ei) == ERR_OK);
+    struct incident *p = &inc;
+    ck_assert_msg(store_incident_import(st, "t", &p, 1, &ei) == ERR_OK, "%s", ei.msg);
+    incident_release(&inc);
+    json_decref(j);
+    ck_assert_int_eq(ingest_on("new1", "pc1"), 5);
+    json_t *alert, *why;
+    ck_assert_int_eq(store_alert_get(st, STORE_TENANT("t"), "imp1", &alert, &why, &ei), ERR_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(why, "action")), "imported");
+    ck_assert(json_is_null(json_object_get(why, "key")));
+    ck_assert_int_eq(json_integer_value(json_object_get(alert, "incidentId")), 5);
+    json_decref(alert);
+    json_decref(why);
+    ck_assert_int_eq(store_alert_get(st, STORE_TENANT("t"), "new1", &alert, &why, &ei), ERR_OK);
+    ck_assert_str_eq(json_string_value(json_object_get(why, "matchedAlertId")), "imp1");
+    json_decref(alert);
+    json_decref(why);
+    ck_assert_int_eq(store_alert_get(st, STORE_TENANT("other"), "new1", &alert, &why, &ei),
+                     ERR_NOT_FOUND);
+
+    /* A database from before the key index: the keys are rebuilt when it is next opened. */
+    store_free(st);
+    sqlite3 *db;
+    ck_assert(sqlite3_open(dbpath, &db) == SQLITE_OK);
+    ck_assert(
+        sqlite3_exec(db, "DELETE FROM alert_keys; CREATE TABLE alert_keys_pending (done INTEGER);",
+                     NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    struct store_options o;
+    store_options_init(&o, dbpath);
+    ck_assert_int_eq(store_open(&o, &st, &ei), ERR_OK);
+    ck_assert_int_eq(ingest_on("new2", "PC1"), 5);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -264,6 +332,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_update_time_strictly_increases);
     tcase_add_test(tc, test_store_import_moves_alerts);
     tcase_add_test(tc, test_store_reopen_keeps_data);
+    tcase_add_test(tc, test_store_imported_alerts_correlate);
     suite_add_tcase(s, tc);
     return s;
 }
