@@ -1308,9 +1308,23 @@ static void plan_name(struct incident_plan *p)
         static const char s[] = "Multiple threat families detected";
         append(out, cap, &len, s, sizeof(s) - 1);
     } else {
+        unsigned ncats = 0;
+        int only = -1;
+        for (int c = 0; c < CAT__COUNT; c++)
+            if (cats[c] && c != CAT_RANSOMWARE) {
+                ncats++;
+                only = c;
+            }
+        /* One category is not multi-stage: Defender says "<Category> incident"
+         * (docs/internals/correlation.md, which ingestion follows too). */
         static const char s[] = "Multi-stage incident involving ";
-        append(out, cap, &len, s, sizeof(s) - 1);
-        unsigned listed = 0;
+        if (ncats == 1) {
+            append(out, cap, &len, CATEGORIES[only].display, strlen(CATEGORIES[only].display));
+            append(out, cap, &len, " incident", 9);
+        } else {
+            append(out, cap, &len, s, sizeof(s) - 1);
+        }
+        unsigned listed = ncats == 1 ? 2 : 0;
         for (int c = 0; c < CAT__COUNT && listed < 2; c++) {
             if (!cats[c] || c == CAT_RANSOMWARE) /* named by "including Ransomware" */
                 continue;
@@ -1319,7 +1333,7 @@ static void plan_name(struct incident_plan *p)
             append(out, cap, &len, CATEGORIES[c].display, strlen(CATEGORIES[c].display));
             listed++;
         }
-        if (!listed)
+        if (!listed && ncats == 0)
             append(out, cap, &len, "Ransomware", 10);
     }
     if (distinct_titles && ransomware && !strstr(out, "Ransomware"))
