@@ -150,7 +150,8 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
         goto fail;
     }
     if (!json_is_string(json_object_get(a, "title"))) {
-        e = err_set(ei, ERR_BODY, -1, "%s%stitle: expected a string", path, dot);
+        e = err_set(ei, ERR_BODY, -1, "%s%stitle: %s", path, dot,
+                    json_object_get(src, "title") ? "expected a string" : "required (a string)");
         goto fail;
     }
     for (size_t i = 0; i < ARRAY_SIZE(alert_string_keys); i++) {

@@ -69,9 +69,14 @@ void api_alerts_post(struct app *app, const struct principal *who, struct http_r
     json_t *body = json_loadb(req->body.data ? req->body.data : "", req->body.len,
                               JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
+        /* A second document after the first is the usual sign of NDJSON sent here. */
+        bool more = strstr(jerr.text, "end of file expected") != NULL;
         err_set(&ei, ERR_BODY, jerr.position,
-                "the request body is not valid JSON: %s at byte offset %d", jerr.text,
-                jerr.position);
+                "the request body is not valid JSON: %s at byte offset %d%s", jerr.text,
+                jerr.position,
+                more ? " (one JSON document per request: send several alerts as "
+                       "{\"value\":[...]}; NDJSON files are for incidentd ingest)"
+                     : "");
         api_error(resp, req, &ei);
         return;
     }

@@ -227,9 +227,10 @@ static enum err validate_all(const struct input *in, int64_t now, struct err_inf
         struct err_info aei;
         err_clear(&aei);
         if (alert_from_json(it->src, path, now, &a, &aei) != ERR_OK) {
+            /* The message already names the alert's position in its document. */
             if (it->line)
-                return err_set(ei, ERR_INVALID, -1, "line %d: alert %zu: %s", it->line, i, aei.msg);
-            return err_set(ei, ERR_INVALID, -1, "alert %zu: %s", i, aei.msg);
+                return err_set(ei, ERR_INVALID, -1, "line %d: %s", it->line, aei.msg);
+            return err_set(ei, ERR_INVALID, -1, "%s", aei.msg);
         }
         alert_in_release(&a);
     }

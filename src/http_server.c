@@ -6,6 +6,7 @@
  * the first: libmicrohttpd 0.9.75 otherwise drops keep-alive (perf-notes §4).
  */
 #include "common.h"
+#include "alert.h"
 #include "http_server.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -327,7 +328,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->req.body.max = limit;
         if (cl && declared > limit) {
             /* Refuse before reading: the connection closes after this response. */
-            err_set(&ei, ERR_TOO_LARGE, -1, "the request body is larger than %zu bytes", limit);
+            bool alerts = strcmp(method, "POST") == 0 && strcmp(url, "/api/alerts") == 0 &&
+                          limit < ALERT_BODY_MAX;
+            err_set(&ei, ERR_TOO_LARGE, -1, "the request body is larger than %zu bytes%s", limit,
+                    alerts ? " (POST /api/alerts takes up to 16 MiB from a caller whose valid "
+                             "token has Alert.ReadWrite.All)"
+                           : "");
             return queue_error(r, c, &ei);
         }
         return MHD_YES;
