@@ -123,6 +123,33 @@ static void default_time(json_t *a, const char *key, int64_t t)
     json_object_set_new(a, key, json_string(s));
 }
 
+/* True when v nests deeper than `left` more levels of arrays and objects. */
+static bool too_deep(json_t *v, int left)
+{
+    if (!json_is_object(v) && !json_is_array(v))
+        return false;
+    if (left == 0)
+        return true;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(v, i, e)
+        {
+            if (too_deep(e, left - 1))
+                return true;
+        }
+        return false;
+    }
+    const char *k;
+    json_t *e;
+    json_object_foreach(v, k, e)
+    {
+        if (too_deep(e, left - 1))
+            return true;
+    }
+    return false;
+}
+
 static void sha256(const char *s, size_t len, unsigned char out[32])
 {
     unsigned int n = 32;
@@ -135,6 +162,12 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
 {
     memset(out, 0, sizeof(*out));
     const char *dot = *path ? "." : "";
+    /* Stored alerts are parsed again inside their incident's document, a few levels deeper
+     * than in a request: without a bound well under the parser's (2,048), an accepted alert
+     * could make its incident unreadable. */
+    if (too_deep(src, ALERT_MAX_DEPTH))
+        return err_set(ei, ERR_BODY, -1, "%s%snested more than %d levels deep", path,
+                       *path ? ": " : "", ALERT_MAX_DEPTH);
     int64_t creation;
     json_t *a = incident_alert_canonical(src, path, 0, &creation, ei);
     if (!a) {

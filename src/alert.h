@@ -14,6 +14,7 @@
 #define ALERT_BATCH_MAX 1000        /* alerts per request, CONTRACT §9 */
 #define ALERT_BODY_MAX  (16u << 20) /* bytes per request body, issue 5 */
 #define ALERT_MAX_ID    256         /* characters of alertId */
+#define ALERT_MAX_DEPTH 64          /* levels of arrays and objects inside one alert */
 
 /* An ingested alert in canonical form plus what correlation needs, all owned. */
 struct alert_in {

@@ -498,6 +498,16 @@ static void put_squeezed(struct buf *b, const char *s)
 
 /* The title shared by every alert, whitespace-normalised and malloc'd, or NULL when titles
  * differ or one is missing or blank. */
+char *corr_title_normalized(const char *title)
+{
+    struct buf b;
+    buf_init(&b, BUF_UNLIMITED);
+    if (title)
+        put_squeezed(&b, title);
+    char *norm = buf_detach(&b, NULL);
+    return norm ? norm : xstrdup("");
+}
+
 static char *common_title(json_t *alerts)
 {
     char *common = NULL;

@@ -96,4 +96,9 @@ enum severity corr_incident_severity(json_t *alerts);
  */
 char *corr_incident_name(json_t *alerts);
 
+/* A title as naming compares it: trimmed, inner whitespace runs collapsed to one space; "" for
+ * NULL or blank. Malloc'd, owned by the caller. Storage uses it to keep what naming needs from
+ * large incidents (correlation.md, "Storage"). */
+char *corr_title_normalized(const char *title);
+
 #endif

@@ -151,8 +151,7 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
      * spill pages through system calls (docs/benchmarks.md, alert ingestion). */
     sqlite3_exec(st->writer, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
     sqlite3_exec(st->writer, "PRAGMA cache_size=-65536", NULL, NULL, NULL);
-    if (sq_migrate(st->writer, ei) ||
-        sq_index_pending(st, ei))
+    if (sq_migrate(st->writer, ei) || sq_index_pending(st, ei))
         goto fail;
     for (int i = 0; i < n; i++) {
         if (sq_connect(o, true, &st->readers[i], ei))
@@ -464,6 +463,20 @@ enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const str
     return e;
 }
 
+enum err sq_sync_clock(struct sqlite_store *st, const char *tenant, struct err_info *ei)
+{
+    sqlite3_stmt *s;
+    if (sq_wstmt(st, W_TENANT_CLOCK,
+                 "SELECT max(last_update_time) FROM incidents WHERE tenant_id = ?", &s, ei))
+        return ERR_STORAGE;
+    sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_int64(s, 0) > st->last_issued)
+        st->last_issued = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? ERR_OK : sq_fail(st->writer, "reading", ei);
+}
+
 int64_t sq_next_update_time(struct sqlite_store *st, int64_t previous)
 {
     int64_t now = ts_now();
@@ -519,6 +532,11 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
     enum err e = sq_exec(st->writer, "BEGIN IMMEDIATE", ei);
     if (e)
         goto unlock;
+    /* Another process (incidentd import or ingest) may have written since: never issue a
+     * time below what the tenant's pollers may already have seen. */
+    e = sq_sync_clock(st, tenant, ei);
+    if (e)
+        goto rollback;
     e = sq_scope_allows(st->writer, scope, id, &visible, ei);
     if (!e && !visible)
         e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);

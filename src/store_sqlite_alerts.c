@@ -177,12 +177,48 @@ static enum err write_state(struct batch *b, const struct incident *inc, struct 
     return ERR_OK;
 }
 
+/*
+ * The id of a new incident: one above the tenant's highest. An import may hold the highest
+ * int64 (any positive id is valid, CONTRACT §1); from there the lowest free id is used, so an
+ * id is never reused while its incident exists and never overflows.
+ */
+static enum err next_incident_id(struct batch *b, int64_t *out, struct err_info *ei)
+{
+    if (b->next_id > 0) {
+        *out = b->next_id;
+        b->next_id = b->next_id == INT64_MAX ? 0 : b->next_id + 1;
+        return ERR_OK;
+    }
+    sqlite3_stmt *s;
+    enum err e = sq_prepare(b->db,
+                            "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM incidents WHERE "
+                            "tenant_id = ?1 AND incident_id = 1) THEN 1 ELSE (SELECT "
+                            "min(i.incident_id) + 1 FROM incidents i WHERE i.tenant_id = ?1 AND "
+                            "i.incident_id > 0 AND i.incident_id < 9223372036854775807 AND NOT "
+                            "EXISTS (SELECT 1 FROM incidents j WHERE j.tenant_id = ?1 AND "
+                            "j.incident_id = i.incident_id + 1)) END",
+                            &s, ei);
+    if (e)
+        return e;
+    sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_INTEGER)
+        *out = sqlite3_column_int64(s, 0);
+    else
+        e = err_set(ei, ERR_STORAGE, -1, "tenant %s has no incident id left", b->tenant);
+    sqlite3_finalize(s);
+    return e;
+}
+
 /* Creates an incident row for a new alert; its document is written when the batch ends. */
 static enum err create_incident(struct batch *b, struct touched **out, struct err_info *ei)
 {
     struct touched *t = xcalloc(1, sizeof(*t));
     incident_init(&t->inc);
-    t->inc.id = b->next_id++;
+    enum err e0 = next_incident_id(b, &t->inc.id, ei);
+    if (e0) {
+        touched_free(t);
+        return e0;
+    }
     t->inc.name = xstrdup("");
     t->inc.created_time = b->now;
     t->inc.last_update_time = b->now;
@@ -794,13 +830,14 @@ static int64_t alert_created(json_t *a)
     return t;
 }
 
-static bool str_in(json_t *list, const char *s)
+static bool str_in(json_t *list, const char *s, bool nocase)
 {
     size_t i;
     json_t *v;
     json_array_foreach(list, i, v)
     {
-        if (s && json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+        const char *w = json_string_value(v);
+        if (s && w && (nocase ? strcasecmp(w, s) : strcmp(w, s)) == 0)
             return true;
     }
     return false;
@@ -816,16 +853,28 @@ static void reps_add(json_t *summary, json_t *a)
 {
     json_t *reps = json_object_get(summary, "reps");
     json_t *seen = json_object_get(summary, "seen");
-    static const char *const fields[] = {"title", "serviceSource", "category"};
-    static const size_t caps[] = {8, 4, SIZE_MAX};
     bool novel = false;
-    for (size_t f = 0; f < ARRAY_SIZE(fields); f++) {
-        json_t *list = json_object_get(seen, fields[f]);
-        const char *v = json_string_value(json_object_get(a, fields[f]));
-        if (v && !str_in(list, v) && json_array_size(list) < caps[f]) {
-            json_array_append_new(list, json_string(v));
-            novel = true;
-        }
+    /* Compared as corr_incident_name compares them, so two distinct values here are two for
+     * naming too: titles normalised, a missing or blank title a value of its own; sources
+     * case-insensitively, missing ones ignored; categories all kept. */
+    char *title = corr_title_normalized(json_string_value(json_object_get(a, "title")));
+    json_t *titles = json_object_get(seen, "title");
+    if (!str_in(titles, title, false) && json_array_size(titles) < 2) {
+        json_array_append_new(titles, json_string(title));
+        novel = true;
+    }
+    free(title);
+    const char *src = json_string_value(json_object_get(a, "serviceSource"));
+    json_t *sources = json_object_get(seen, "serviceSource");
+    if (src && *src && !str_in(sources, src, true) && json_array_size(sources) < 2) {
+        json_array_append_new(sources, json_string(src));
+        novel = true;
+    }
+    const char *cat = json_string_value(json_object_get(a, "category"));
+    json_t *cats = json_object_get(seen, "category");
+    if (cat && !str_in(cats, cat, false)) {
+        json_array_append_new(cats, json_string(cat));
+        novel = true;
     }
     struct corr_key *keys;
     size_t n = corr_alert_keys(a, &keys);
@@ -834,7 +883,7 @@ static void reps_add(json_t *summary, json_t *a)
             keys[k].type != CORR_MAILBOX)
             continue;
         json_t *list = json_object_get(seen, corr_key_name(keys[k].type));
-        if (!str_in(list, keys[k].value) && json_array_size(list) < 2) {
+        if (!str_in(list, keys[k].value, false) && json_array_size(list) < 2) {
             json_array_append_new(list, json_string(keys[k].value));
             novel = true;
         }
@@ -1014,13 +1063,14 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
     if (e)
         return e;
     sqlite3_stmt *s;
-    e = sq_prepare(b->db,
-                   "SELECT COALESCE(MAX(incident_id), 0) + 1 FROM incidents WHERE tenant_id = ?",
+    e = sq_prepare(b->db, "SELECT COALESCE(MAX(incident_id), 0) FROM incidents WHERE tenant_id = ?",
                    &s, ei);
     if (e)
         return e;
     sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
-    b->next_id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 1;
+    /* Added in C: SQLite turns INT64_MAX + 1 into a float. 0 means "search for a free id". */
+    int64_t max = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    b->next_id = max == INT64_MAX ? 0 : max + 1;
     sqlite3_finalize(s);
     e = sq_prepare(b->db, "INSERT OR IGNORE INTO tenants (tenant_id, created_time) VALUES (?, ?)",
                    &s, ei);
@@ -1057,11 +1107,14 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
     bool wrote = false;
 
     pthread_mutex_lock(&st->write_lock);
-    b.now = sq_next_update_time(st, 0);
     enum err e = sq_exec(b.db, "BEGIN IMMEDIATE", ei);
     if (e)
         goto unlock;
-    e = batch_prepare(&b, ei);
+    /* The batch's time is taken once the database is ours: BEGIN may have waited for another
+     * process, whose commits must not carry later times than this one (storage.md). */
+    e = sq_sync_clock(st, tenant, ei);
+    b.now = sq_next_update_time(st, 0);
+    e = e ? e : batch_prepare(&b, ei);
     for (size_t i = 0; i < n && !e; i++) {
         sqlite3_stmt *s = b.get_alert;
         sqlite3_reset(s);

@@ -27,6 +27,7 @@ enum wstmt {
     W_GET_SUMMARY,
     W_REPOINT,
     W_SET_DOC,
+    W_TENANT_CLOCK,
     W__COUNT
 };
 
@@ -82,6 +83,10 @@ enum err sq_load_incident(struct sqlite_store *st, const char *tenant, int64_t i
 enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const struct incident *inc,
                           const struct buf *doc, size_t alerts_off, const char *summary,
                           struct err_info *ei);
+/* Raises st->last_issued to the tenant's highest stored lastUpdateTime: other processes
+ * (import, ingest) write the same file with their own clocks. Caller holds write_lock and has
+ * begun the write transaction, so no other writer can commit in between. */
+enum err sq_sync_clock(struct sqlite_store *st, const char *tenant, struct err_info *ei);
 /* The next lastUpdateTime: max(now, previous + 1, last issued + 1) (storage.md). Caller holds
  * write_lock and sets st->last_issued after its commit. */
 int64_t sq_next_update_time(struct sqlite_store *st, int64_t previous);

@@ -220,6 +220,22 @@ START_TEST(test_alert_limits)
     ck_assert(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_BODY);
     ck_assert_ptr_nonnull(strstr(ei.msg, "alertId: longer than"));
     json_decref(body);
+
+    /* Nesting: 64 levels of arrays and objects are fine, 65 are not (an alert must stay
+     * readable inside its incident's document, parsed a few levels deeper). */
+    json_t *deep = json_pack("{ssss}", "alertId", "d", "title", "T");
+    json_t *inner = json_array();
+    for (int i = 0; i < ALERT_MAX_DEPTH - 2; i++)
+        inner = json_pack("[o]", inner);
+    json_object_set_new(deep, "x", inner);
+    err_clear(&ei);
+    ck_assert_msg(alert_parse_batch(deep, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
+    release(a, n);
+    json_object_set_new(deep, "x", json_pack("[O]", json_object_get(deep, "x")));
+    err_clear(&ei);
+    ck_assert(alert_parse_batch(deep, 0, 0, &a, &n, &ei) == ERR_BODY);
+    ck_assert_ptr_nonnull(strstr(ei.msg, "nested more than 64 levels"));
+    json_decref(deep);
 }
 END_TEST
 
