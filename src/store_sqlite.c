@@ -703,6 +703,20 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
     buf_release(&doc);
     if (e)
         return e;
+    /* The keys of the alerts the incident held go first: an alert the import drops must not
+     * keep correlating into it (those it keeps are indexed again below). */
+    sqlite3_stmt *dk;
+    if (sq_wstmt(st, W_KEYS_DROP_INCIDENT,
+                 "DELETE FROM alert_keys WHERE tenant_id = ?1 AND alert_id IN (SELECT alert_id "
+                 "FROM alerts WHERE tenant_id = ?1 AND incident_id = ?2)",
+                 &dk, ei))
+        return ERR_STORAGE;
+    sqlite3_bind_text(dk, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(dk, 2, inc->id);
+    int rc = sqlite3_step(dk);
+    sqlite3_reset(dk);
+    if (rc != SQLITE_DONE)
+        return sq_fail(st->writer, "importing alerts", ei);
     sqlite3_reset(del);
     sqlite3_bind_text(del, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(del, 2, inc->id);
@@ -736,7 +750,7 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
         if (sqlite3_step(ins) != SQLITE_DONE)
             return sq_fail(st->writer, "importing alerts", ei);
         /* Imported alerts correlate with ingested ones (correlation.md). */
-        e = sq_index_alert(st, tenant, a, INT64_MIN, INT64_MIN, ei);
+        e = sq_index_alert(st, tenant, a, inc->id, INT64_MIN, INT64_MIN, ei);
         if (e)
             return e;
     }

@@ -269,8 +269,8 @@ static void alert_activity(json_t *a, int64_t *first, int64_t *last)
         *last = t;
 }
 
-enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert, int64_t first,
-                        int64_t last, struct err_info *ei)
+enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert,
+                        int64_t incident, int64_t first, int64_t last, struct err_info *ei)
 {
     const char *id = json_string_value(json_object_get(alert, "alertId"));
     if (!id)
@@ -294,7 +294,7 @@ enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *ale
         return ERR_OK;
     if (sq_wstmt(st, W_KEYS_INS,
                  "INSERT OR IGNORE INTO alert_keys (tenant_id, key_type, key_value, "
-                 "last_activity, alert_id, first_activity) VALUES (?,?,?,?,?,?)",
+                 "last_activity, alert_id, first_activity, incident_id) VALUES (?,?,?,?,?,?,?)",
                  &ins, ei)) {
         corr_keys_free(keys, n);
         return ERR_STORAGE;
@@ -308,6 +308,7 @@ enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *ale
         sqlite3_bind_int64(ins, 4, last);
         sqlite3_bind_text(ins, 5, id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(ins, 6, first);
+        sqlite3_bind_int64(ins, 7, incident);
         if (sqlite3_step(ins) != SQLITE_DONE)
             e = sq_fail(db, "indexing alert keys", ei);
     }
@@ -327,7 +328,7 @@ enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei)
     enum err e = sq_exec(db, "BEGIN IMMEDIATE", ei);
     if (e)
         return e;
-    e = sq_prepare(db, "SELECT tenant_id, doc, alerts_off FROM incidents", &s, ei);
+    e = sq_prepare(db, "SELECT tenant_id, doc, alerts_off, incident_id FROM incidents", &s, ei);
     size_t count = 0;
     while (!e && sqlite3_step(s) == SQLITE_ROW) {
         const char *tenant = (const char *)sqlite3_column_text(s, 0);
@@ -341,7 +342,8 @@ enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei)
         json_array_foreach(alerts, i, a)
         {
             if (!e)
-                e = sq_index_alert(st, tenant, a, INT64_MIN, INT64_MIN, ei);
+                e = sq_index_alert(st, tenant, a, sqlite3_column_int64(s, 3), INT64_MIN, INT64_MIN,
+                                   ei);
             count++;
         }
         json_decref(alerts);
@@ -514,6 +516,27 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
         return e;
     size_t i;
     json_t *v;
+    /* The key index names each alert's incident (schema 3): it moves with the alerts. */
+    sqlite3_stmt *mk = NULL;
+    e = sq_wstmt(b->st, W_KEYS_MOVE,
+                 "UPDATE alert_keys SET incident_id = ? WHERE tenant_id = ? AND alert_id = ?", &mk,
+                 ei);
+    json_array_foreach(from->alerts, i, v)
+    {
+        const char *id = json_string_value(json_object_get(v, "alertId"));
+        if (e || !id)
+            continue;
+        sqlite3_reset(mk);
+        sqlite3_bind_int64(mk, 1, s->inc.id);
+        sqlite3_bind_text(mk, 2, b->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(mk, 3, id, -1, SQLITE_STATIC);
+        if (sqlite3_step(mk) != SQLITE_DONE)
+            e = sq_fail(b->db, "moving alert keys", ei);
+    }
+    if (mk)
+        sqlite3_reset(mk);
+    if (e)
+        return e;
     json_array_extend(s->alerts, from->alerts);
     json_array_clear(from->alerts);
     json_array_foreach(from->inc.tags, i, v)
@@ -615,7 +638,8 @@ static enum err insert_alert(struct batch *b, const struct alert_in *a, int64_t 
     sqlite3_bind_text(s, 5, text, -1, free);
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "storing an alert", ei);
-    return sq_index_alert(b->st, b->tenant, a->alert, a->first_activity, a->last_activity, ei);
+    return sq_index_alert(b->st, b->tenant, a->alert, incident, a->first_activity, a->last_activity,
+                          ei);
 }
 
 /* Correlates a new alert and adds it to its incident. */
@@ -772,7 +796,7 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
     sqlite3_bind_text(s, 3, a->id, -1, SQLITE_STATIC);
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "updating an alert", ei);
-    return sq_index_alert(b->st, b->tenant, alert, first, last, ei);
+    return sq_index_alert(b->st, b->tenant, alert, incident, first, last, ei);
 }
 
 struct alert_sort {
@@ -1023,13 +1047,12 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
      * (SQLite's max() bare-column rule), the closest evidence for the explanation. */
     e = e ? e
           : sq_wstmt(b->st, W_FIND,
-                     "SELECT a.incident_id, i.status, i.created_time, k.alert_id, "
-                     "max(k.last_activity) FROM alert_keys k JOIN alerts a ON a.tenant_id = "
-                     "k.tenant_id AND a.alert_id = k.alert_id JOIN incidents i ON i.tenant_id "
-                     "= a.tenant_id AND i.incident_id = a.incident_id WHERE k.tenant_id = ?1 "
-                     "AND k.key_type = ?2 AND k.key_value = ?3 AND k.last_activity >= ?4 AND "
-                     "k.first_activity <= ?5 AND i.status IN (0, 1, 2) GROUP BY "
-                     "a.incident_id",
+                     "SELECT g.incident_id, i.status, i.created_time, g.alert_id FROM (SELECT "
+                     "incident_id, alert_id, max(last_activity) FROM alert_keys WHERE "
+                     "tenant_id = ?1 AND key_type = ?2 AND key_value = ?3 AND last_activity >= "
+                     "?4 AND first_activity <= ?5 GROUP BY incident_id) g JOIN incidents i ON "
+                     "i.tenant_id = ?1 AND i.incident_id = g.incident_id WHERE i.status IN (0, "
+                     "1, 2)",
                      &b->find, ei);
     e = e ? e
           : sq_wstmt(b->st, W_SET_STATE,

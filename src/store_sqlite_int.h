@@ -28,6 +28,8 @@ enum wstmt {
     W_REPOINT,
     W_SET_DOC,
     W_TENANT_CLOCK,
+    W_KEYS_MOVE,
+    W_KEYS_DROP_INCIDENT,
     W__COUNT
 };
 
@@ -97,10 +99,11 @@ enum err sq_write_groups(struct sqlite_store *st, const char *tenant, int64_t id
  * `replace` (sq_write_groups), else adding to them (alerts joined an incident). */
 enum err sq_add_groups(struct sqlite_store *st, const char *tenant, int64_t id, json_t *alerts,
                        bool replace, struct err_info *ei);
-/* Indexes an alert's correlation keys (alert_keys), replacing earlier ones of the same id.
+/* Indexes an alert's correlation keys (alert_keys) for `incident`, replacing earlier ones of
+ * the same id.
  * first/last: its activity interval in ticks, or INT64_MIN to take it from the alert. */
-enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert, int64_t first,
-                        int64_t last, struct err_info *ei);
+enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert,
+                        int64_t incident, int64_t first, int64_t last, struct err_info *ei);
 
 enum err sqlite_alert_ingest(struct store *st, const char *tenant, const struct corr_options *o,
                              const struct alert_in *alerts, size_t n,

@@ -7,8 +7,10 @@
 ALTER TABLE alerts ADD COLUMN content_hash BLOB;
 ALTER TABLE alerts ADD COLUMN correlation TEXT;
 
--- One row per correlation key of an alert, with the alert's activity interval. A lookup for a
--- new alert is a range scan of (tenant, type, value) over last_activity >= first - W.
+-- One row per correlation key of an alert, with the alert's activity interval and incident. A
+-- lookup for a new alert is a range scan of (tenant, type, value) over last_activity >= first -
+-- W, grouped by incident without visiting any other table, so a key shared by thousands of
+-- alerts of one incident stays cheap. incident_id follows the alert when a merge moves it.
 CREATE TABLE alert_keys (
     tenant_id      TEXT    NOT NULL,
     key_type       INTEGER NOT NULL, -- enum corr_key_type
@@ -16,6 +18,7 @@ CREATE TABLE alert_keys (
     last_activity  INTEGER NOT NULL,
     alert_id       TEXT    NOT NULL,
     first_activity INTEGER NOT NULL,
+    incident_id    INTEGER NOT NULL,
     PRIMARY KEY (tenant_id, key_type, key_value, last_activity, alert_id)
 ) WITHOUT ROWID;
 CREATE INDEX alert_keys_alert ON alert_keys (tenant_id, alert_id);
