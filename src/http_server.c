@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -25,6 +26,8 @@ struct http_server {
     int port;
     atomic_int inflight;
     atomic_int connections;
+    atomic_bool stopping; /* set by http_server_stop: new connections are closed at once */
+    int family;           /* of the listening socket */
 };
 
 /* Per connection: the request being read, so a request libmicrohttpd abandons without a
@@ -116,6 +119,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr, socklen
     UNUSED(addr);
     UNUSED(addrlen);
     struct http_server *srv = cls;
+    if (atomic_load(&srv->stopping))
+        return MHD_NO;
     if (atomic_fetch_add(&srv->connections, 1) >= srv->app->cfg->max_connections) {
         atomic_fetch_sub(&srv->connections, 1);
         return MHD_NO;
@@ -414,6 +419,8 @@ enum err http_server_start(struct app *app, struct http_server **out, struct err
     srv->app = app;
     atomic_init(&srv->inflight, 0);
     atomic_init(&srv->connections, 0);
+    atomic_init(&srv->stopping, false);
+    srv->family = ss.ss_family;
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
@@ -454,9 +461,23 @@ void http_server_stop(struct http_server *s, int timeout_s)
 {
     if (!s)
         return;
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    /* Stop listening now, so new clients are refused while in-flight responses finish. Not
+     * with MHD_quiesce_daemon: with a thread pool and epoll it races the workers, which remove
+     * the listening socket from their epoll sets themselves once they see the daemon
+     * quiesced, and libmicrohttpd then aborts ("Failed to remove listen FD from epoll set",
+     * seen in make test). Instead the descriptor is pointed at a fresh unbound socket: the
+     * listening socket is closed (the kernel drops it from every epoll set and refuses new
+     * connections), and libmicrohttpd's descriptor stays valid, never ready, until
+     * MHD_stop_daemon closes it. The accept policy refuses anything already queued. */
+    atomic_store(&s->stopping, true);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    if (info && info->listen_fd != MHD_INVALID_SOCKET) {
+        int dummy = socket(s->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (dummy >= 0) {
+            dup2(dummy, info->listen_fd);
+            close(dummy);
+        }
+    }
     /* Let requests already being handled finish and be sent before the connections close. */
     for (int waited_ms = 0; atomic_load(&s->inflight) > 0 && waited_ms < timeout_s * 1000;
          waited_ms += 10) {
