@@ -4,7 +4,8 @@
 set -eu
 pkgs="build-essential pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev libssl-dev
 zlib1g-dev check libcurl4-openssl-dev curl"
-[ "${1:-}" = "--bench" ] && pkgs="$pkgs wrk nginx-light"
+# sqlite3 (the shell): bench/ingest.sh reads device and user pools and counts from the database.
+[ "${1:-}" = "--bench" ] && pkgs="$pkgs wrk nginx-light sqlite3"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
