@@ -24,6 +24,8 @@
 /* Files with more alerts than this show a progress line (on a terminal). */
 #define INGEST_PROGRESS_MIN 10000
 #define INGEST_PROGRESS_MS  250
+/* Retries, a second apart, of a batch refused because the database stayed locked. */
+#define INGEST_BUSY_RETRIES 60
 
 static const char ingest_usage[] =
     "usage: incidentd ingest --db PATH --tenant TID [--config FILE] [--keys LIST] [--window W]\n"
@@ -37,7 +39,8 @@ static const char ingest_usage[] =
     "the file (and the line, for NDJSON), the alert's index and the field, stores nothing from\n"
     "that file and exits 65. A valid file is stored in batches of 1000 alerts, each batch one\n"
     "transaction. Alerts are idempotent by alertId, so running the command again after an\n"
-    "interruption is safe: alerts already stored are reported as unchanged.\n"
+    "interruption is safe: alerts already stored are reported as unchanged. While another\n"
+    "process (a running server) holds the database, a batch is retried for up to a minute.\n"
     "\n"
     "  --db PATH            SQLite database file\n"
     "  --tenant TID         tenant the alerts belong to\n"
@@ -268,8 +271,18 @@ static enum err store_all(struct store *st, const char *tenant, const struct cor
             if (e)
                 break;
         }
-        if (!e)
+        /* Another process (the server, another ingest) may hold the write lock past the busy
+         * timeout while it works through a large batch: wait and try again rather than give
+         * up on a file half stored. */
+        for (int attempt = 0; !e; attempt++) {
             e = store_alert_ingest(st, tenant, o, batch, n, res, ei);
+            if (e != ERR_UNAVAILABLE || attempt == INGEST_BUSY_RETRIES)
+                break;
+            err_clear(ei);
+            e = ERR_OK;
+            struct timespec pause = {1, 0};
+            nanosleep(&pause, NULL);
+        }
         if (!e) {
             for (size_t i = 0; i < n; i++) {
                 t->created += res[i].result == STORE_ALERT_CREATED;
