@@ -1021,7 +1021,10 @@ static enum err save_touched(struct batch *b, struct touched *t, struct err_info
             e = sq_fail(b->db, "writing an incident", ei);
         sqlite3_reset(u);
     }
-    e = e ? e : sq_add_groups(b->st, b->tenant, t->inc.id, list, !splice, ei);
+    /* A stub keeps the device groups it had: a user who could see the incident can still
+     * open it and follow redirectIncidentId (the survivor has those alerts, so those groups). */
+    if (!e && t->inc.status != STATUS_REDIRECTED)
+        e = sq_add_groups(b->st, b->tenant, t->inc.id, list, !splice, ei);
     free(stext);
     json_decref(summary);
     buf_release(&doc);

@@ -322,6 +322,52 @@ START_TEST(test_store_imported_alerts_correlate)
 }
 END_TEST
 
+/* Ingests one alert whose devices are (name, group) pairs; returns its incident. */
+static int64_t ingest_devices(const char *alert_id, json_t *devices)
+{
+    json_t *body = json_pack("{sssssoss}", "alertId", alert_id, "title", "T", "devices", devices,
+                             "firstActivity", "2021-01-01T00:00:00Z");
+    struct alert_in *a;
+    size_t n;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
+    struct corr_options o;
+    corr_options_init(&o);
+    struct store_ingested r;
+    ck_assert_msg(store_alert_ingest(st, "t", &o, a, 1, &r, &ei) == ERR_OK, "%s", ei.msg);
+    alert_in_release(&a[0]);
+    free(a);
+    json_decref(body);
+    return r.incident_id;
+}
+
+/* A merged-away incident stays visible, as a stub, to users limited to its device groups. */
+START_TEST(test_store_stub_keeps_groups)
+{
+    ck_assert_int_eq(
+        ingest_devices("a", json_pack("[{ssss}]", "deviceDnsName", "d1", "rbacGroupName", "G1")),
+        1);
+    ck_assert_int_eq(
+        ingest_devices("b", json_pack("[{ssss}]", "deviceDnsName", "d2", "rbacGroupName", "G2")),
+        2);
+    ck_assert_int_eq(
+        ingest_devices("c", json_pack("[{ss}{ss}]", "deviceDnsName", "d1", "deviceDnsName", "d2")),
+        1);
+    const char *const g2[] = {"G2"};
+    struct store_scope only_g2 = {.tenant = "t", .restricted = true, .groups = g2, .ngroups = 1};
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_int_eq(store_incident_get(st, &only_g2, 2, ignore_row, &doc, &ei), ERR_OK);
+    ck_assert_ptr_nonnull(strstr(doc.data, "\"redirectIncidentId\":1"));
+    buf_reset(&doc);
+    ck_assert_int_eq(store_incident_get(st, &only_g2, 1, ignore_row, &doc, &ei), ERR_OK);
+    buf_release(&doc);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -333,6 +379,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_import_moves_alerts);
     tcase_add_test(tc, test_store_reopen_keeps_data);
     tcase_add_test(tc, test_store_imported_alerts_correlate);
+    tcase_add_test(tc, test_store_stub_keeps_groups);
     suite_add_tcase(s, tc);
     return s;
 }
