@@ -177,6 +177,13 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
     }
     enum err e = ERR_OK;
     json_t *id = json_object_get(a, "alertId");
+    bool blank = true;
+    for (const char *p = json_string_value(id); *p && blank; p++)
+        blank = *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n';
+    if (blank) {
+        e = err_set(ei, ERR_BODY, -1, "%s%salertId: expected a non-blank string", path, dot);
+        goto fail;
+    }
     if (utf8_chars(json_string_value(id), json_string_length(id)) > ALERT_MAX_ID) {
         e = err_set(ei, ERR_BODY, -1, "%s%salertId: longer than %d characters", path, dot,
                     ALERT_MAX_ID);

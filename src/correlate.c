@@ -9,6 +9,7 @@
 #include "correlate.h"
 #include "buf.h"
 #include "xmalloc.h"
+#include <ctype.h>
 #include <strings.h>
 
 static const char *const key_names[CORR_KEY_TYPES] = {
@@ -604,7 +605,11 @@ static size_t categories(json_t *alerts, const char ***out)
     json_array_foreach(alerts, i, a)
     {
         const char *c = str_field(a, "category");
-        if (c)
+        /* A category with no letter or digit ("  ", "__") would display as nothing. */
+        bool named = false;
+        for (const char *p = c; p && *p && !named; p++)
+            named = isalnum((unsigned char)*p);
+        if (named)
             v[n++] = canonical_category(c);
     }
     qsort(v, n, sizeof(*v), cmp_category);

@@ -150,6 +150,7 @@ static const struct {
     {"{\"value\":[{\"alertId\":\"a\",\"title\":\"T\",\"devices\":[3]}]}",
      "value[0].devices[0]: expected an object"},
     {"{\"alertId\":\"a\"}", "title: required (a string)"},
+    {"{\"alertId\":\" \\t \",\"title\":\"T\"}", "alertId: expected a non-blank string"},
     {"{\"alertId\":\"a\",\"title\":null}", "title: expected a string"},
     {"{\"alertId\":\"a\",\"title\":\"T\",\"severity\":\"Severe\"}", "severity: unknown value"},
     {"{\"alertId\":\"a\",\"title\":\"T\",\"status\":3}", "status: expected a string"},

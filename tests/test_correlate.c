@@ -589,6 +589,13 @@ START_TEST(test_corr_name_no_category)
     a = alert_new("A", NULL, "Low", NULL);
     b = alert_new("B", NULL, "Low", NULL);
     check_name(json_pack("[oo]", a, b), "Incident");
+    /* categories without a letter or digit count as none, not as a blank name part */
+    a = on_device("A", "  ", "d1");
+    b = on_device("B", "__", "d1");
+    check_name(json_pack("[oo]", a, b), "Incident on one endpoint");
+    a = on_device("A", "  ", "d1");
+    b = on_device("B", "Execution", "d1");
+    check_name(json_pack("[oo]", a, b), "Execution incident on one endpoint");
 }
 END_TEST
 
