@@ -25,15 +25,6 @@ static const char *const alert_string_keys[] = {
     "detectionSource", "detectorId",    "assignedTo",  "actorName", "threatFamilyName",
 };
 
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 /* Replaces an enum string with its canonical spelling so severity ranking, naming and clients
  * see one form; null stays null when `nullable`. */
 static enum err canonical_enum(json_t *a, const char *key, bool nullable, const char *path,

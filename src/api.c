@@ -337,13 +337,26 @@ size_t api_body_limit(struct app *app, const char *method, const char *path,
     return limit;
 }
 
-/* Number of characters (code points) of valid UTF-8 text. */
-static size_t utf8_length(const char *s)
+void api_success(struct http_response *resp)
 {
-    size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
-    return n;
+    resp->status = 200;
+    resp->content_type = API_JSON_CONTENT_TYPE;
+    http_response_header(resp, "OData-Version", "4.0");
+}
+
+bool api_is_json(const char *ct)
+{
+    if (!ct)
+        return false;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    size_t n = strlen("application/json");
+    if (strncasecmp(ct, "application/json", n) != 0)
+        return false;
+    ct += n;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    return *ct == '\0' || *ct == ';';
 }
 
 /* Routes /api/alerts and /api/alerts/{alertId} (CONTRACT §1, §9); `rest` follows the prefix. */
@@ -364,7 +377,7 @@ static void dispatch_alerts(struct app *app, struct http_request *req, struct ht
         return;
     }
     /* The path was percent-decoded and checked to be UTF-8 without NUL (http.c). */
-    if (alert_id && utf8_length(alert_id) > ALERT_MAX_ID) {
+    if (alert_id && utf8_chars(alert_id, strlen(alert_id)) > ALERT_MAX_ID) {
         err_set(&ei, ERR_INPUT, -1, "alert id '%.40s…' is not valid: longer than %d characters",
                 alert_id, ALERT_MAX_ID);
         api_error(resp, req, &ei);

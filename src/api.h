@@ -97,6 +97,13 @@ void api_jwks(struct app *app, const char *tenant, struct http_request *req,
 void api_openid_configuration(struct app *app, const char *tenant, struct http_request *req,
                               struct http_response *resp);
 
+/* Marks a response 200 with the API's JSON content type and OData-Version (CONTRACT §2). */
+void api_success(struct http_response *resp);
+
+/* True for application/json with optional parameters, case-insensitive (CONTRACT §5: PATCH and
+ * POST bodies). NULL: false. */
+bool api_is_json(const char *content_type);
+
 #define API_JSON_CONTENT_TYPE \
     "application/json; odata.metadata=minimal; odata.streaming=true; charset=utf-8"
 

@@ -14,29 +14,6 @@
 
 #define BASE_URL_MAX 512
 
-/* application/json with optional parameters, case-insensitive (as PATCH, CONTRACT §5). */
-static bool is_json_media_type(const char *ct)
-{
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strlen("application/json");
-    if (strncasecmp(ct, "application/json", n) != 0)
-        return false;
-    ct += n;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return *ct == '\0' || *ct == ';';
-}
-
-static void success(struct http_response *resp)
-{
-    resp->status = 200;
-    resp->content_type = API_JSON_CONTENT_TYPE;
-    http_response_header(resp, "OData-Version", "4.0");
-}
-
 /* {"value":[{"alertId","incidentId","result"},…]} in input order. */
 static enum err write_results(struct buf *b, const struct alert_in *alerts,
                               const struct store_ingested *res, size_t n)
@@ -59,7 +36,7 @@ void api_alerts_post(struct app *app, const struct principal *who, struct http_r
 {
     struct err_info ei;
     err_clear(&ei);
-    if (!is_json_media_type(req->content_type)) {
+    if (!api_is_json(req->content_type)) {
         err_set(&ei, ERR_MEDIA_TYPE, -1,
                 "the request body must be sent with Content-Type: application/json");
         api_error(resp, req, &ei);
@@ -105,7 +82,7 @@ void api_alerts_post(struct app *app, const struct principal *who, struct http_r
         err_set(&ei, ERR_NOMEM, -1, "out of memory");
         api_error(resp, req, &ei);
     } else {
-        success(resp);
+        api_success(resp);
     }
     for (size_t i = 0; i < n; i++)
         alert_in_release(&alerts[i]);
@@ -149,7 +126,7 @@ void api_alerts_get(struct app *app, const struct principal *who, const char *al
         err_set(&ei, ERR_NOMEM, -1, "out of memory");
         api_error(resp, req, &ei);
     } else {
-        success(resp);
+        api_success(resp);
     }
     free(text);
     json_decref(out);

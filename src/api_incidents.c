@@ -94,9 +94,7 @@ void api_incidents_list(struct app *app, const struct principal *who, struct htt
         buf_appendf(b, "$skip=%" PRId64 "\"", q.skip + q.top);
     }
     buf_putc(b, '}');
-    resp->status = 200;
-    resp->content_type = API_JSON_CONTENT_TYPE;
-    http_response_header(resp, "OData-Version", "4.0");
+    api_success(resp);
     odata_query_release(&q);
 }
 
@@ -112,25 +110,7 @@ void api_incidents_get(struct app *app, const struct principal *who, int64_t id,
         api_error(resp, req, &ei);
         return;
     }
-    resp->status = 200;
-    resp->content_type = API_JSON_CONTENT_TYPE;
-    http_response_header(resp, "OData-Version", "4.0");
-}
-
-/* application/json with optional parameters, case-insensitive (CONTRACT §5). */
-static bool is_json_media_type(const char *ct)
-{
-    if (!ct)
-        return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    size_t n = strlen("application/json");
-    if (strncasecmp(ct, "application/json", n) != 0)
-        return false;
-    ct += n;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return *ct == '\0' || *ct == ';';
+    api_success(resp);
 }
 
 void api_incidents_patch(struct app *app, const struct principal *who, int64_t id,
@@ -138,7 +118,7 @@ void api_incidents_patch(struct app *app, const struct principal *who, int64_t i
 {
     struct err_info ei;
     err_clear(&ei);
-    if (!is_json_media_type(req->content_type)) {
+    if (!api_is_json(req->content_type)) {
         err_set(&ei, ERR_MEDIA_TYPE, -1,
                 "the request body must be sent with Content-Type: application/json");
         api_error(resp, req, &ei);

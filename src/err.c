@@ -109,3 +109,11 @@ void err_clear(struct err_info *ei)
     ei->offset = -1;
     ei->msg[0] = '\0';
 }
+
+size_t utf8_chars(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}

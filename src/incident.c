@@ -30,16 +30,6 @@ static bool in_list(const char *k, const char *const *list, size_t n)
     return false;
 }
 
-/* Number of UTF-8 code points (jansson guarantees the text is valid UTF-8). */
-static size_t utf8_chars(const char *s, size_t len)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 void incident_init(struct incident *inc)
 {
     memset(inc, 0, sizeof(*inc));
