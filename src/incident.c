@@ -102,6 +102,37 @@ static int alert_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+void incident_settle_alerts(json_t *alerts, int64_t incident_id)
+{
+    size_t n = json_array_size(alerts);
+    struct alert_sort *s = xcalloc(n ? n : 1, sizeof(*s));
+    for (size_t i = 0; i < n; i++) {
+        json_t *a = json_array_get(alerts, i);
+        json_t *ct = json_object_get(a, "creationTime");
+        s[i].alert = json_incref(a);
+        s[i].creation = INT64_MIN;
+        if (json_is_string(ct))
+            ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION,
+                     &s[i].creation, NULL);
+        const char *id = json_string_value(json_object_get(a, "alertId"));
+        s[i].id = id ? id : "";
+    }
+    qsort(s, n, sizeof(*s), alert_cmp);
+    json_array_clear(alerts);
+    for (size_t i = 0; i < n; i++) {
+        /* Alerts may be shared (a request's objects, another incident's array): copy before
+         * writing the key the server owns. */
+        json_t *iid = json_object_get(s[i].alert, "incidentId");
+        json_t *c = json_is_integer(iid) && json_integer_value(iid) == incident_id
+                        ? json_incref(s[i].alert)
+                        : json_copy(s[i].alert);
+        json_object_set_new(c, "incidentId", json_integer(incident_id));
+        json_array_append_new(alerts, c);
+        json_decref(s[i].alert);
+    }
+    free(s);
+}
+
 json_t *incident_alert_canonical(json_t *src, const char *where, int64_t incident_id,
                                  int64_t *creation, struct err_info *ei)
 {

@@ -81,6 +81,13 @@ enum err incident_from_json(json_t *src, unsigned flags, struct incident *out, s
 json_t *incident_alert_canonical(json_t *src, const char *where, int64_t incident_id,
                                  int64_t *creation, struct err_info *ei);
 
+/*
+ * Orders an array of canonical alerts by creationTime, then alertId (CONTRACT §2), and sets
+ * each one's `incidentId` to incident_id. Alerts whose incidentId differs are replaced by
+ * shallow copies, so objects shared with a request or another incident are never written.
+ */
+void incident_settle_alerts(json_t *alerts, int64_t incident_id);
+
 /* Appends the comments array as JSON text (from comments or comments_text). */
 enum err incident_comments_json(const struct incident *inc, struct buf *out);
 

@@ -269,14 +269,11 @@ static void alert_activity(json_t *a, int64_t *first, int64_t *last)
         *last = t;
 }
 
-enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert,
-                        int64_t incident, int64_t first, int64_t last, struct err_info *ei)
+/* Replaces the key rows of alert `id` with `keys` (borrowed). */
+static enum err index_keys(struct sqlite_store *st, const char *tenant, const char *id,
+                           const struct corr_key *keys, size_t n, int64_t incident, int64_t first,
+                           int64_t last, struct err_info *ei)
 {
-    const char *id = json_string_value(json_object_get(alert, "alertId"));
-    if (!id)
-        return ERR_OK;
-    if (first == INT64_MIN)
-        alert_activity(alert, &first, &last);
     sqlite3 *db = st->writer;
     sqlite3_stmt *del, *ins;
     if (sq_wstmt(st, W_KEYS_DEL, "DELETE FROM alert_keys WHERE tenant_id = ? AND alert_id = ?",
@@ -288,17 +285,13 @@ enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *ale
     sqlite3_reset(del);
     if (rc != SQLITE_DONE)
         return sq_fail(db, "indexing alert keys", ei);
-    struct corr_key *keys;
-    size_t n = corr_alert_keys(alert, &keys);
     if (n == 0)
         return ERR_OK;
     if (sq_wstmt(st, W_KEYS_INS,
                  "INSERT OR IGNORE INTO alert_keys (tenant_id, key_type, key_value, "
                  "last_activity, alert_id, first_activity, incident_id) VALUES (?,?,?,?,?,?,?)",
-                 &ins, ei)) {
-        corr_keys_free(keys, n);
+                 &ins, ei))
         return ERR_STORAGE;
-    }
     enum err e = ERR_OK;
     for (size_t i = 0; i < n && !e; i++) {
         sqlite3_reset(ins);
@@ -313,6 +306,20 @@ enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *ale
             e = sq_fail(db, "indexing alert keys", ei);
     }
     sqlite3_reset(ins);
+    return e;
+}
+
+enum err sq_index_alert(struct sqlite_store *st, const char *tenant, json_t *alert,
+                        int64_t incident, int64_t first, int64_t last, struct err_info *ei)
+{
+    const char *id = json_string_value(json_object_get(alert, "alertId"));
+    if (!id)
+        return ERR_OK;
+    if (first == INT64_MIN)
+        alert_activity(alert, &first, &last);
+    struct corr_key *keys;
+    size_t n = corr_alert_keys(alert, &keys);
+    enum err e = index_keys(st, tenant, id, keys, n, incident, first, last, ei);
     corr_keys_free(keys, n);
     return e;
 }
@@ -625,8 +632,10 @@ static json_t *explanation(const char *action, int64_t incident, const struct ma
                      skipped ? skipped : json_null(), "time", when);
 }
 
-static enum err insert_alert(struct batch *b, const struct alert_in *a, int64_t incident,
-                             json_t *why, struct err_info *ei)
+/* Stores a new alert's row and its key rows; `keys` are the alert's, already extracted for
+ * correlation (borrowed). */
+static enum err insert_alert(struct batch *b, const struct alert_in *a, const struct corr_key *keys,
+                             size_t nkeys, int64_t incident, json_t *why, struct err_info *ei)
 {
     char *text = json_dumps(why, JSON_COMPACT);
     sqlite3_stmt *s = b->ins_alert;
@@ -638,8 +647,8 @@ static enum err insert_alert(struct batch *b, const struct alert_in *a, int64_t 
     sqlite3_bind_text(s, 5, text, -1, free);
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "storing an alert", ei);
-    return sq_index_alert(b->st, b->tenant, a->alert, incident, a->first_activity, a->last_activity,
-                          ei);
+    return index_keys(b->st, b->tenant, a->id, keys, nkeys, incident, a->first_activity,
+                      a->last_activity, ei);
 }
 
 /* Correlates a new alert and adds it to its incident. */
@@ -705,7 +714,7 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
         json_t *x = explanation(action, target->inc.id, why, merged, skipped, b->now);
         merged = NULL;
         skipped = NULL;
-        e = insert_alert(b, a, target->inc.id, x, ei);
+        e = insert_alert(b, a, keys, nkeys, target->inc.id, x, ei);
         json_decref(x);
     }
     json_decref(merged);
@@ -797,51 +806,6 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "updating an alert", ei);
     return sq_index_alert(b->st, b->tenant, alert, incident, first, last, ei);
-}
-
-struct alert_sort {
-    json_t *a;
-    int64_t t;
-    const char *id;
-};
-
-static int alert_sort_cmp(const void *x, const void *y)
-{
-    const struct alert_sort *a = x, *b = y;
-    if (a->t != b->t)
-        return a->t < b->t ? -1 : 1;
-    return strcmp(a->id, b->id);
-}
-
-/* Orders alerts by creationTime, then alertId (CONTRACT §2) and sets their incidentId. */
-static void settle_alerts(json_t *alerts, int64_t incident)
-{
-    size_t n = json_array_size(alerts);
-    struct alert_sort *s = xcalloc(n ? n : 1, sizeof(*s));
-    for (size_t i = 0; i < n; i++) {
-        json_t *a = json_array_get(alerts, i);
-        json_t *ct = json_object_get(a, "creationTime");
-        s[i].a = json_incref(a);
-        s[i].t = INT64_MIN;
-        if (json_is_string(ct))
-            ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION, &s[i].t,
-                     NULL);
-        const char *id = json_string_value(json_object_get(a, "alertId"));
-        s[i].id = id ? id : "";
-    }
-    qsort(s, n, sizeof(*s), alert_sort_cmp);
-    json_array_clear(alerts);
-    for (size_t i = 0; i < n; i++) {
-        /* Alerts are shared with the request's objects: copy before writing the owned key. */
-        json_t *c = json_object_get(s[i].a, "incidentId") &&
-                            json_integer_value(json_object_get(s[i].a, "incidentId")) == incident
-                        ? json_incref(s[i].a)
-                        : json_copy(s[i].a);
-        json_object_set_new(c, "incidentId", json_integer(incident));
-        json_array_append_new(alerts, c);
-        json_decref(s[i].a);
-    }
-    free(s);
 }
 
 /* The sort position of an alert: creationTime, then alertId (CONTRACT §2). */
@@ -964,7 +928,7 @@ static enum err save_touched(struct batch *b, struct touched *t, struct err_info
         return e;
     json_t *summary = splice ? json_incref(t->summary) : summary_new();
     json_t *list = splice ? t->added : t->alerts;
-    settle_alerts(list, t->inc.id);
+    incident_settle_alerts(list, t->inc.id);
     size_t i;
     json_t *a;
     json_array_foreach(list, i, a)
