@@ -42,9 +42,8 @@ struct batch {
     int64_t next_id;
     struct touched **t; /* in the order first touched */
     size_t nt, cap;
-    struct touched **slots; /* open-addressing table by incident id, 2 * cap entries */
-    sqlite3_stmt *get_alert, *ins_alert, *upd_hash, *find, *set_state, *move_alerts, *stubs_of,
-        *get_summary, *repoint, *set_doc;
+    struct touched **slots;    /* open-addressing table by incident id, 2 * cap entries */
+    sqlite3_stmt *s[W__COUNT]; /* the store's cached statements this batch uses */
 };
 
 /* A candidate incident for a new alert. */
@@ -131,7 +130,7 @@ static enum err touched_get(struct batch *b, int64_t id, struct touched **out, s
     if (e)
         incident_init(&t->inc);
     if (!e) {
-        sqlite3_stmt *q = b->get_summary;
+        sqlite3_stmt *q = b->s[W_GET_SUMMARY];
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, b->tenant, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 2, id);
@@ -163,7 +162,7 @@ static enum err materialize(struct touched *t, struct err_info *ei)
 /* Writes the columns later lookups of this batch filter on. */
 static enum err write_state(struct batch *b, const struct incident *inc, struct err_info *ei)
 {
-    sqlite3_stmt *s = b->set_state;
+    sqlite3_stmt *s = b->s[W_SET_STATE];
     sqlite3_reset(s);
     sqlite3_bind_int(s, 1, (int)inc->status);
     if (inc->redirect_id)
@@ -386,7 +385,7 @@ static enum err find_matches(struct batch *b, const struct alert_in *a, struct c
 {
     struct match *m = NULL;
     size_t n = 0;
-    sqlite3_stmt *s = b->find;
+    sqlite3_stmt *s = b->s[W_FIND];
     for (size_t k = 0; k < nkeys; k++) {
         if (!(b->o->keys & (1u << keys[k].type)))
             continue;
@@ -573,7 +572,7 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     s->dirty = from->dirty = true;
     s->full = from->full = true;
 
-    sqlite3_stmt *mv = b->move_alerts;
+    sqlite3_stmt *mv = b->s[W_MOVE_ALERTS];
     sqlite3_reset(mv);
     sqlite3_bind_int64(mv, 1, s->inc.id);
     sqlite3_bind_text(mv, 2, b->tenant, -1, SQLITE_STATIC);
@@ -587,7 +586,7 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
 
     int64_t *stubs = NULL;
     size_t nstubs = 0;
-    sqlite3_stmt *q = b->stubs_of;
+    sqlite3_stmt *q = b->s[W_STUBS_OF];
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, b->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, from->inc.id);
@@ -599,7 +598,7 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     if (rc != SQLITE_DONE)
         e = sq_fail(b->db, "re-pointing merged incidents", ei);
     /* One statement re-points them all; the documents follow when the batch ends. */
-    sqlite3_stmt *u = b->repoint;
+    sqlite3_stmt *u = b->s[W_REPOINT];
     sqlite3_reset(u);
     sqlite3_bind_int64(u, 1, s->inc.id);
     sqlite3_bind_text(u, 2, b->tenant, -1, SQLITE_STATIC);
@@ -638,7 +637,7 @@ static enum err insert_alert(struct batch *b, const struct alert_in *a, const st
                              size_t nkeys, int64_t incident, json_t *why, struct err_info *ei)
 {
     char *text = json_dumps(why, JSON_COMPACT);
-    sqlite3_stmt *s = b->ins_alert;
+    sqlite3_stmt *s = b->s[W_INS_ALERT];
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, a->id, -1, SQLITE_STATIC);
@@ -798,7 +797,7 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
         json_array_append_new(t->alerts, alert);
     }
     t->dirty = true;
-    sqlite3_stmt *s = b->upd_hash;
+    sqlite3_stmt *s = b->s[W_UPD_HASH];
     sqlite3_reset(s);
     sqlite3_bind_blob(s, 1, a->hash, sizeof(a->hash), SQLITE_STATIC);
     sqlite3_bind_text(s, 2, b->tenant, -1, SQLITE_STATIC);
@@ -971,7 +970,7 @@ static enum err save_touched(struct batch *b, struct touched *t, struct err_info
     if (!e && t->full) {
         e = sq_save_incident(b->st, b->tenant, &t->inc, &doc, off, stext, ei);
     } else if (!e) {
-        sqlite3_stmt *u = b->set_doc;
+        sqlite3_stmt *u = b->s[W_SET_DOC];
         sqlite3_reset(u);
         sqlite3_bind_text(u, 1, t->inc.name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(u, 2, t->inc.last_update_time);
@@ -995,66 +994,45 @@ static enum err save_touched(struct batch *b, struct touched *t, struct err_info
     return e;
 }
 
-static enum err batch_prepare(struct batch *b, struct err_info *ei)
-{
-    enum err e = sq_wstmt(
-        b->st, W_GET_ALERT,
-        "SELECT incident_id, content_hash FROM alerts WHERE tenant_id = ? AND alert_id = ?",
-        &b->get_alert, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_INS_ALERT,
-                     "INSERT INTO alerts (tenant_id, alert_id, incident_id, content_hash, "
-                     "correlation) VALUES (?,?,?,?,?)",
-                     &b->ins_alert, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_UPD_HASH,
-                     "UPDATE alerts SET content_hash = ? WHERE tenant_id = ? AND alert_id = ?",
-                     &b->upd_hash, ei);
+/* The statements a batch runs, prepared once per store (sq_wstmt). */
+static const struct {
+    enum wstmt id;
+    const char *sql;
+} batch_sql[] = {
+    {W_GET_ALERT,
+     "SELECT incident_id, content_hash FROM alerts WHERE tenant_id = ? AND alert_id = ?"},
+    {W_INS_ALERT, "INSERT INTO alerts (tenant_id, alert_id, incident_id, content_hash, "
+                  "correlation) VALUES (?,?,?,?,?)"},
+    {W_UPD_HASH, "UPDATE alerts SET content_hash = ? WHERE tenant_id = ? AND alert_id = ?"},
     /* One row per incident: the bare alert_id comes from the row with the latest activity
      * (SQLite's max() bare-column rule), the closest evidence for the explanation. */
-    e = e ? e
-          : sq_wstmt(b->st, W_FIND,
-                     "SELECT g.incident_id, i.status, i.created_time, g.alert_id FROM (SELECT "
-                     "incident_id, alert_id, max(last_activity) FROM alert_keys WHERE "
-                     "tenant_id = ?1 AND key_type = ?2 AND key_value = ?3 AND last_activity >= "
-                     "?4 AND first_activity <= ?5 GROUP BY incident_id) g JOIN incidents i ON "
-                     "i.tenant_id = ?1 AND i.incident_id = g.incident_id WHERE i.status IN (0, "
-                     "1, 2)",
-                     &b->find, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_SET_STATE,
-                     "UPDATE incidents SET status = ?, redirect_incident_id = ? WHERE "
-                     "tenant_id = ? AND incident_id = ?",
-                     &b->set_state, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_MOVE_ALERTS,
-                     "UPDATE alerts SET incident_id = ? WHERE tenant_id = ? AND incident_id = ?",
-                     &b->move_alerts, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_STUBS_OF,
-                     "SELECT incident_id FROM incidents WHERE tenant_id = ? AND "
-                     "redirect_incident_id = ?",
-                     &b->stubs_of, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_GET_SUMMARY,
-                     "SELECT alert_summary FROM incidents WHERE tenant_id = ? AND incident_id = ?",
-                     &b->get_summary, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_REPOINT,
-                     "UPDATE incidents SET redirect_incident_id = ? WHERE tenant_id = ? AND "
-                     "redirect_incident_id = ?",
-                     &b->repoint, ei);
-    e = e ? e
-          : sq_wstmt(b->st, W_SET_DOC,
-                     "UPDATE incidents SET incident_name = ?, last_update_time = ?, severity = ?, "
-                     "doc = ?, alerts_off = ?, alert_summary = ? WHERE tenant_id = ? AND "
-                     "incident_id = ?",
-                     &b->set_doc, ei);
-    if (e)
-        return e;
+    {W_FIND, "SELECT g.incident_id, i.status, i.created_time, g.alert_id FROM (SELECT "
+             "incident_id, alert_id, max(last_activity) FROM alert_keys WHERE "
+             "tenant_id = ?1 AND key_type = ?2 AND key_value = ?3 AND last_activity >= "
+             "?4 AND first_activity <= ?5 GROUP BY incident_id) g JOIN incidents i ON "
+             "i.tenant_id = ?1 AND i.incident_id = g.incident_id WHERE i.status IN (0, "
+             "1, 2)"},
+    {W_SET_STATE, "UPDATE incidents SET status = ?, redirect_incident_id = ? WHERE "
+                  "tenant_id = ? AND incident_id = ?"},
+    {W_MOVE_ALERTS, "UPDATE alerts SET incident_id = ? WHERE tenant_id = ? AND incident_id = ?"},
+    {W_STUBS_OF, "SELECT incident_id FROM incidents WHERE tenant_id = ? AND "
+                 "redirect_incident_id = ?"},
+    {W_GET_SUMMARY, "SELECT alert_summary FROM incidents WHERE tenant_id = ? AND incident_id = ?"},
+    {W_REPOINT, "UPDATE incidents SET redirect_incident_id = ? WHERE tenant_id = ? AND "
+                "redirect_incident_id = ?"},
+    {W_SET_DOC, "UPDATE incidents SET incident_name = ?, last_update_time = ?, severity = ?, "
+                "doc = ?, alerts_off = ?, alert_summary = ? WHERE tenant_id = ? AND "
+                "incident_id = ?"},
+};
+
+static enum err batch_prepare(struct batch *b, struct err_info *ei)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(batch_sql); i++)
+        if (sq_wstmt(b->st, batch_sql[i].id, batch_sql[i].sql, &b->s[batch_sql[i].id], ei))
+            return ERR_STORAGE;
     sqlite3_stmt *s;
-    e = sq_prepare(b->db, "SELECT COALESCE(MAX(incident_id), 0) FROM incidents WHERE tenant_id = ?",
-                   &s, ei);
+    enum err e = sq_prepare(
+        b->db, "SELECT COALESCE(MAX(incident_id), 0) FROM incidents WHERE tenant_id = ?", &s, ei);
     if (e)
         return e;
     sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
@@ -1077,10 +1055,9 @@ static enum err batch_prepare(struct batch *b, struct err_info *ei)
 static void batch_release(struct batch *b)
 {
     /* The statements belong to the store's cache; reset them so none holds the database. */
-    sqlite3_stmt *stmts[] = {b->get_alert,   b->ins_alert, b->upd_hash,    b->find,    b->set_state,
-                             b->move_alerts, b->stubs_of,  b->get_summary, b->repoint, b->set_doc};
-    for (size_t i = 0; i < ARRAY_SIZE(stmts); i++)
-        sqlite3_reset(stmts[i]);
+    for (size_t i = 0; i < W__COUNT; i++)
+        if (b->s[i])
+            sqlite3_reset(b->s[i]);
     for (size_t i = 0; i < b->nt; i++)
         touched_free(b->t[i]);
     free(b->t);
@@ -1106,7 +1083,7 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
     b.now = sq_next_update_time(st, 0);
     e = e ? e : batch_prepare(&b, ei);
     for (size_t i = 0; i < n && !e; i++) {
-        sqlite3_stmt *s = b.get_alert;
+        sqlite3_stmt *s = b.s[W_GET_ALERT];
         sqlite3_reset(s);
         sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, alerts[i].id, -1, SQLITE_STATIC);
