@@ -357,7 +357,18 @@ json_t *test_json_body(const struct test_resp *r)
 {
     json_error_t e;
     json_t *j = json_loadb(r->body, r->len, 0, &e);
-    ck_assert_msg(j != NULL, "invalid JSON (%s): %.200s", e.text, r->body);
+    ck_assert_msg(j != NULL, "invalid JSON (%s at %d) in %zu bytes: %.200s", e.text, e.position,
+                  r->len, r->body);
+    return j;
+}
+
+json_t *test_get_json(const struct test_server *s, const char *path, long want_status)
+{
+    struct test_resp r;
+    ck_assert_msg(test_http(s, "GET", path, NULL, NULL, NULL, &r), "GET %s: transport error", path);
+    ck_assert_msg(r.status == want_status, "GET %s: status %ld: %.300s", path, r.status, r.body);
+    json_t *j = test_json_body(&r);
+    test_resp_free(&r);
     return j;
 }
 

@@ -78,6 +78,10 @@ bool test_create_app(const char *db, const char *tenant, const char *name, const
 /* The response body as JSON; fails the test when it is not valid JSON. Caller decrefs. */
 json_t *test_json_body(const struct test_resp *r);
 
+/* GETs `path` with the server's token, checks the status is `want_status` and returns the body
+ * as JSON (the test fails otherwise). Caller decrefs. */
+json_t *test_get_json(const struct test_server *s, const char *path, long want_status);
+
 /* Asserts the CONTRACT §7 error envelope: status, error code, a message, and target equal to
  * the request-id header. */
 void test_expect_error(const struct test_resp *r, long status, const char *code);

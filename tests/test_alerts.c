@@ -99,16 +99,6 @@ static json_int_t incident_of(json_t *j, size_t i)
     return json_integer_value(v);
 }
 
-static json_t *get_json(const struct test_server *s, const char *path, long want)
-{
-    struct test_resp r;
-    ck_assert(test_http(s, "GET", path, NULL, NULL, NULL, &r));
-    ck_assert_msg(r.status == want, "GET %s: %ld %s", path, r.status, r.body);
-    json_t *j = test_json_body(&r);
-    test_resp_free(&r);
-    return j;
-}
-
 /* Creates an application with the given roles on s's database and returns a token for it. */
 static void app_token(const struct test_server *s, const char *name, const char *const *roles,
                       char *out, size_t cap)
@@ -152,14 +142,14 @@ START_TEST(test_alerts_created_unchanged_updated)
 
     char path[64];
     snprintf(path, sizeof(path), "/api/incidents/%" JSON_INTEGER_FORMAT, inc);
-    json_t *before = get_json(&srv, path, 200);
+    json_t *before = test_get_json(&srv, path, 200);
 
     /* The same alert again: unchanged, same incident, nothing touched. */
     j = post_ok(&srv, a);
     ck_assert_str_eq(result_of(j, 0), "unchanged");
     ck_assert_int_eq(incident_of(j, 0), inc);
     json_decref(j);
-    json_t *again = get_json(&srv, path, 200);
+    json_t *again = test_get_json(&srv, path, 200);
     ck_assert_str_eq(json_string_value(json_object_get(again, "lastUpdateTime")),
                      json_string_value(json_object_get(before, "lastUpdateTime")));
     json_decref(again);
@@ -171,7 +161,7 @@ START_TEST(test_alerts_created_unchanged_updated)
     ck_assert_str_eq(result_of(j, 0), "updated");
     ck_assert_int_eq(incident_of(j, 0), inc);
     json_decref(j);
-    json_t *after = get_json(&srv, path, 200);
+    json_t *after = test_get_json(&srv, path, 200);
     ck_assert_str_eq(json_string_value(json_object_get(after, "severity")), "High");
     int64_t t0, t1;
     ck_assert(
@@ -235,7 +225,7 @@ START_TEST(test_alerts_invalid_alert_rejects_the_whole_batch)
     ck_assert(test_http(&srv, "GET", "/api/alerts/atomic-0", NULL, NULL, NULL, &r));
     test_expect_error(&r, 404, "ResourceNotFound");
     test_resp_free(&r);
-    json_t *list = get_json(&srv, "/api/incidents", 200);
+    json_t *list = test_get_json(&srv, "/api/incidents", 200);
     ck_assert_uint_eq(json_array_size(json_object_get(list, "value")), 0);
     json_decref(list);
 
@@ -497,7 +487,7 @@ START_TEST(test_alerts_get_with_correlation)
     json_decref(j);
 
     /* The first alert started the incident. */
-    j = get_json(&srv, "/api/alerts/corr-1", 200);
+    j = test_get_json(&srv, "/api/alerts/corr-1", 200);
     corr = json_object_get(j, "correlation");
     ck_assert_str_eq(json_string_value(json_object_get(corr, "action")), "created");
     ck_assert(json_is_null(json_object_get(corr, "key")));
@@ -506,7 +496,7 @@ START_TEST(test_alerts_get_with_correlation)
     /* The incident holds both alerts, with the highest severity. */
     char path[64];
     snprintf(path, sizeof(path), "/api/incidents/%" JSON_INTEGER_FORMAT, inc);
-    j = get_json(&srv, path, 200);
+    j = test_get_json(&srv, path, 200);
     ck_assert_uint_eq(json_array_size(json_object_get(j, "alerts")), 2);
     ck_assert_str_eq(json_string_value(json_object_get(j, "severity")), "High");
     json_decref(j);
@@ -524,7 +514,7 @@ START_TEST(test_alerts_id_is_url_decoded)
     char *a = alert_text("id with/slash & \xC3\xA9", "dev-url", "Low", NULL);
     json_t *j = post_ok(&srv, a);
     json_decref(j);
-    j = get_json(&srv, "/api/alerts/id%20with%2Fslash%20%26%20%C3%A9", 200);
+    j = test_get_json(&srv, "/api/alerts/id%20with%2Fslash%20%26%20%C3%A9", 200);
     ck_assert_str_eq(json_string_value(json_object_get(j, "alertId")), "id with/slash & \xC3\xA9");
     json_decref(j);
     free(a);
@@ -546,7 +536,7 @@ START_TEST(test_alerts_new_incident_is_seen_by_pollers)
     char path[256];
     snprintf(path, sizeof(path),
              "/api/incidents?$filter=status+eq+%%27Active%%27+and+lastUpdateTime+gt+%s", since);
-    json_t *list = get_json(&srv, path, 200);
+    json_t *list = test_get_json(&srv, path, 200);
     json_t *value = json_object_get(list, "value");
     ck_assert_uint_eq(json_array_size(value), 1);
     json_t *first = json_array_get(value, 0);
@@ -561,7 +551,7 @@ START_TEST(test_alerts_new_incident_is_seen_by_pollers)
     /* Polling past it again returns nothing new. */
     snprintf(path, sizeof(path), "/api/incidents?$filter=lastUpdateTime+gt+%s",
              json_string_value(json_object_get(first, "lastUpdateTime")));
-    json_t *next = get_json(&srv, path, 200);
+    json_t *next = test_get_json(&srv, path, 200);
     ck_assert_uint_eq(json_array_size(json_object_get(next, "value")), 0);
     json_decref(next);
     json_decref(list);
@@ -620,7 +610,7 @@ START_TEST(test_alerts_concurrent_ingestion_one_incident)
         ck_assert_msg(jobs[t].ok == CC_BATCHES, "thread %d: %d of %d batches; first failure %ld %s",
                       t, jobs[t].ok, CC_BATCHES, jobs[t].bad_status, jobs[t].bad_body);
     /* Exactly one incident that is not a Redirected stub, holding every alert once. */
-    json_t *list = get_json(&srv, "/api/incidents", 200);
+    json_t *list = test_get_json(&srv, "/api/incidents", 200);
     json_t *value = json_object_get(list, "value");
     json_t *open = NULL;
     size_t i;
@@ -681,7 +671,7 @@ START_TEST(test_alerts_survive_kill_9)
 
     struct test_server s2;
     ck_assert(test_server_start(&s2, db, NULL));
-    j = get_json(&s2, "/api/alerts/durable-1", 200);
+    j = test_get_json(&s2, "/api/alerts/durable-1", 200);
     ck_assert_int_eq(json_integer_value(json_object_get(j, "incidentId")), inc);
     json_decref(j);
     /* And it is still the same alert: sending it again changes nothing. */
@@ -762,7 +752,7 @@ START_TEST(test_alerts_scoped_user_sees_only_visible_alerts)
     ck_assert_msg(strstr(r.body, "device groups"), "%s", r.body);
     test_resp_free(&r);
     /* Nothing changed: the hidden alert keeps its severity. */
-    json_t *seen = get_json(&srv, "/api/alerts/scope-theirs", 200);
+    json_t *seen = test_get_json(&srv, "/api/alerts/scope-theirs", 200);
     ck_assert_str_eq(json_string_value(json_object_get(seen, "severity")), "Low");
     json_decref(seen);
     free(rewrite);
@@ -895,9 +885,9 @@ START_TEST(test_alerts_ingest_command)
     /* What the command stored is what the API serves: cli-1 and cli-2 share a device. */
     struct test_server s;
     ck_assert(test_server_start(&s, db, NULL));
-    json_t *j1 = get_json(&s, "/api/alerts/cli-1", 200);
-    json_t *j2 = get_json(&s, "/api/alerts/cli-2", 200);
-    json_t *j3 = get_json(&s, "/api/alerts/cli-3", 200);
+    json_t *j1 = test_get_json(&s, "/api/alerts/cli-1", 200);
+    json_t *j2 = test_get_json(&s, "/api/alerts/cli-2", 200);
+    json_t *j3 = test_get_json(&s, "/api/alerts/cli-3", 200);
     ck_assert_int_eq(json_integer_value(json_object_get(j1, "incidentId")),
                      json_integer_value(json_object_get(j2, "incidentId")));
     ck_assert(json_integer_value(json_object_get(j1, "incidentId")) !=
@@ -917,8 +907,8 @@ START_TEST(test_alerts_ingest_command)
     const char *nokeys[] = {"ingest", "--db", db2, "--tenant", TEST_TENANT, "--keys", "", nd, NULL};
     ck_assert_int_eq(test_run_cli(nokeys, &out, NULL), 0);
     ck_assert(test_server_start(&s, db2, NULL));
-    j1 = get_json(&s, "/api/alerts/cli-1", 200);
-    j2 = get_json(&s, "/api/alerts/cli-2", 200);
+    j1 = test_get_json(&s, "/api/alerts/cli-1", 200);
+    j2 = test_get_json(&s, "/api/alerts/cli-2", 200);
     ck_assert(json_integer_value(json_object_get(j1, "incidentId")) !=
               json_integer_value(json_object_get(j2, "incidentId")));
     json_decref(j1);

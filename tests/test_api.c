@@ -30,16 +30,6 @@ static const char *const crafted =
     "\"determination\":\"NotAvailable\",\"status\":\"InProgress\",\"severity\":\"Low\","
     "\"tags\":[\"x\"],\"comments\":[],\"alerts\":[]}]}";
 
-static json_t *get_json(const struct test_server *s, const char *path, long want_status)
-{
-    struct test_resp r;
-    ck_assert(test_http(s, "GET", path, NULL, NULL, NULL, &r));
-    ck_assert_msg(r.status == want_status, "GET %s: %ld %s", path, r.status, r.body);
-    json_t *j = test_json_body(&r);
-    test_resp_free(&r);
-    return j;
-}
-
 static void req_error(const struct test_server *s, const char *method, const char *path,
                       const char *ct, const char *body, long status, const char *code)
 {
@@ -156,7 +146,7 @@ static int64_t *page_through(const char *path, size_t *n_out, size_t *pages_out)
     int64_t *ids = malloc(cap * sizeof(*ids));
     char *next = strdup(path);
     while (next) {
-        json_t *j = get_json(&rd, next, 200);
+        json_t *j = test_get_json(&rd, next, 200);
         free(next);
         next = NULL;
         pages++;
@@ -198,7 +188,7 @@ START_TEST(test_api_skip_paging_every_row_once)
         ck_assert_msg(ids[i] != ids[i - 1], "incident %" PRId64 " seen twice", ids[i]);
     free(ids);
     /* With a filter the nextLink repeats it. */
-    json_t *all = get_json(&rd, "/api/incidents?$filter=status+eq+%27Active%27&$top=100", 200);
+    json_t *all = test_get_json(&rd, "/api/incidents?$filter=status+eq+%27Active%27&$top=100", 200);
     size_t direct = json_array_size(json_object_get(all, "value"));
     json_decref(all);
     ids = page_through("/api/incidents?$filter=status%20eq%20'active'&$top=10", &n, &pages);
@@ -215,7 +205,7 @@ START_TEST(test_api_default_order_total)
     for (int skip = 0; skip < DEMO_N + 2; skip += 100) {
         char path[64];
         snprintf(path, sizeof(path), "/api/incidents?$skip=%d", skip);
-        json_t *j = get_json(&rd, path, 200);
+        json_t *j = test_get_json(&rd, path, 200);
         json_t *v;
         size_t i;
         json_array_foreach(json_object_get(j, "value"), i, v)
@@ -231,7 +221,7 @@ START_TEST(test_api_default_order_total)
         json_decref(j);
     }
     /* $orderby extension: createdTime asc with incidentId as tiebreaker. */
-    json_t *j = get_json(&rd, "/api/incidents?$orderby=createdTime%20asc&$top=50", 200);
+    json_t *j = test_get_json(&rd, "/api/incidents?$orderby=createdTime%20asc&$top=50", 200);
     json_t *v;
     size_t i;
     pt = INT64_MIN;
@@ -276,11 +266,11 @@ START_TEST(test_api_query_options_validated)
     ck_assert_msg(strstr(r.body, "'foo'") && strstr(r.body, "23"), "%s", r.body);
     test_resp_free(&r);
     /* $top=0: empty and no nextLink; unknown parameters without $ are ignored. */
-    json_t *j = get_json(&rd, "/api/incidents?$top=0&api-version=1&foo=bar", 200);
+    json_t *j = test_get_json(&rd, "/api/incidents?$top=0&api-version=1&foo=bar", 200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 0);
     ck_assert(json_object_get(j, "@odata.nextLink") == NULL);
     json_decref(j);
-    j = get_json(&rd, "/api/incidents?$skip=100000", 200);
+    j = test_get_json(&rd, "/api/incidents?$skip=100000", 200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 0);
     ck_assert(json_object_get(j, "@odata.nextLink") == NULL);
     json_decref(j);
@@ -314,21 +304,23 @@ END_TEST
 
 START_TEST(test_api_filters)
 {
-    json_t *j = get_json(&rd, "/api/incidents?$filter=assignedTo+eq+'analyst@contoso.COM'", 200);
+    json_t *j =
+        test_get_json(&rd, "/api/incidents?$filter=assignedTo+eq+'analyst@contoso.COM'", 200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 1);
     json_decref(j);
-    j = get_json(&rd, "/api/incidents?$filter=incidentId+eq+900001+or+incidentId+eq+900002", 200);
+    j = test_get_json(&rd, "/api/incidents?$filter=incidentId+eq+900001+or+incidentId+eq+900002",
+                      200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 2);
     json_decref(j);
     /* OData null semantics: ne includes unassigned incidents. */
-    json_t *all = get_json(&rd, "/api/incidents?$filter=incidentId+ge+900001", 200);
-    json_t *ne = get_json(
+    json_t *all = test_get_json(&rd, "/api/incidents?$filter=incidentId+ge+900001", 200);
+    json_t *ne = test_get_json(
         &rd, "/api/incidents?$filter=incidentId+ge+900001+and+assignedTo+ne+'nobody'", 200);
     ck_assert_int_eq(json_array_size(json_object_get(ne, "value")), 2);
-    json_t *nul =
-        get_json(&rd, "/api/incidents?$filter=incidentId+ge+900001+and+assignedTo+eq+null", 200);
+    json_t *nul = test_get_json(
+        &rd, "/api/incidents?$filter=incidentId+ge+900001+and+assignedTo+eq+null", 200);
     ck_assert_int_eq(json_array_size(json_object_get(nul, "value")), 1);
-    json_t *notf = get_json(
+    json_t *notf = test_get_json(
         &rd, "/api/incidents?$filter=incidentId+ge+900001+and+not+(assignedTo+eq+'x')", 200);
     ck_assert_int_eq(json_array_size(json_object_get(notf, "value")), 2);
     json_decref(all);
@@ -336,19 +328,21 @@ START_TEST(test_api_filters)
     json_decref(nul);
     json_decref(notf);
     /* Exact 100 ns comparisons on a stored value. */
-    j = get_json(&rd, "/api/incidents?$filter=lastUpdateTime+eq+2020-01-03T00:00:00.1234567Z", 200);
+    j = test_get_json(&rd, "/api/incidents?$filter=lastUpdateTime+eq+2020-01-03T00:00:00.1234567Z",
+                      200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 1);
     json_decref(j);
-    j = get_json(&rd,
-                 "/api/incidents?$filter=lastUpdateTime+gt+2020-01-03T00:00:00.1234567Z+and+"
-                 "incidentId+eq+900002",
-                 200);
+    j = test_get_json(&rd,
+                      "/api/incidents?$filter=lastUpdateTime+gt+2020-01-03T00:00:00.1234567Z+and+"
+                      "incidentId+eq+900002",
+                      200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 0);
     json_decref(j);
-    j = get_json(&rd,
-                 "/api/incidents?$filter=lastUpdateTime+ge+2020-01-03T01:00:00.1234567%2B01:00+"
-                 "and+incidentId+eq+900002",
-                 200);
+    j = test_get_json(
+        &rd,
+        "/api/incidents?$filter=lastUpdateTime+ge+2020-01-03T01:00:00.1234567%2B01:00+"
+        "and+incidentId+eq+900002",
+        200);
     ck_assert_int_eq(json_array_size(json_object_get(j, "value")), 1);
     json_decref(j);
 }
@@ -358,7 +352,7 @@ START_TEST(test_api_get_one)
 {
     char want[128];
     snprintf(want, sizeof(want), "%s/api/$metadata#Incidents/$entity", rd.base);
-    json_t *j = get_json(&rd, "/api/incidents/900002", 200);
+    json_t *j = test_get_json(&rd, "/api/incidents/900002", 200);
     const char *first_key = json_object_iter_key(json_object_iter(j));
     ck_assert_str_eq(first_key, "@odata.context");
     ck_assert_str_eq(json_string_value(json_object_get(j, "@odata.context")), want);
@@ -369,7 +363,7 @@ START_TEST(test_api_get_one)
                      "2020-01-03T00:00:00.1234567Z");
     json_decref(j);
     /* A merged incident is its stub; the redirect is not followed. */
-    j = get_json(&rd, "/api/incidents/900001", 200);
+    j = test_get_json(&rd, "/api/incidents/900001", 200);
     ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "Redirected");
     ck_assert_int_eq(json_integer_value(json_object_get(j, "redirectIncidentId")), 900002);
     ck_assert_int_eq(json_array_size(json_object_get(j, "alerts")), 0);
@@ -574,7 +568,7 @@ END_TEST
 
 START_TEST(test_api_patch_times)
 {
-    json_t *before = get_json(&wr, "/api/incidents/5", 200);
+    json_t *before = test_get_json(&wr, "/api/incidents/5", 200);
     json_t *noop = patch_ok("{\"status\":\"Active\",\"tags\":[]}");
     ck_assert_str_eq(json_string_value(json_object_get(noop, "lastUpdateTime")),
                      json_string_value(json_object_get(before, "lastUpdateTime")));
@@ -592,10 +586,10 @@ START_TEST(test_api_patch_times)
     /* The value the server wrote, sent back in gt, does not return the same row; ge does. */
     char path[256];
     snprintf(path, sizeof(path), "/api/incidents?$filter=lastUpdateTime+gt+%s", last);
-    json_t *gt = get_json(&wr, path, 200);
+    json_t *gt = test_get_json(&wr, path, 200);
     ck_assert_int_eq(json_array_size(json_object_get(gt, "value")), 0);
     snprintf(path, sizeof(path), "/api/incidents?$filter=lastUpdateTime+ge+%s", last);
-    json_t *ge = get_json(&wr, path, 200);
+    json_t *ge = test_get_json(&wr, path, 200);
     ck_assert_int_eq(json_array_size(json_object_get(ge, "value")), 1);
     json_decref(gt);
     json_decref(ge);

@@ -389,22 +389,10 @@ static void rm_rf(const char *dir)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static json_t *get_json(const struct test_server *s, const char *path)
-{
-    struct test_resp r;
-    ck_assert_msg(test_http(s, "GET", path, NULL, NULL, NULL, &r), "GET %s: transport error", path);
-    ck_assert_msg(r.status == 200, "GET %s: status %ld: %.300s", path, r.status, r.body);
-    json_error_t je;
-    json_t *j = json_loadb(r.body, r.len, 0, &je);
-    ck_assert_msg(j != NULL, "GET %s: invalid JSON: %s", path, je.text);
-    test_resp_free(&r);
-    return j;
-}
-
 /* Number of incidents GET /api/incidents lists (all of them: fixtures hold fewer than 100). */
 static size_t list_count(const struct test_server *s)
 {
-    json_t *list = get_json(s, "/api/incidents");
+    json_t *list = test_get_json(s, "/api/incidents", 200);
     json_t *value = json_object_get(list, "value");
     ck_assert(json_is_array(value));
     ck_assert_ptr_null(json_object_get(list, "@odata.nextLink"));
@@ -485,7 +473,7 @@ START_TEST(test_fixture_file)
             distinct += !again;
             char url[64];
             snprintf(url, sizeof(url), "/api/incidents/%" PRId64, id);
-            json_t *got = get_json(&s, url);
+            json_t *got = test_get_json(&s, url, 200);
             struct diff d = {0};
             diff_incident(&d, want, got);
             ck_assert_msg(!d.bad, "%s: incident %" PRId64 ": %s", path, id, d.msg);
@@ -532,7 +520,7 @@ START_TEST(test_fixture_redirected_stub)
     struct imported im;
     struct test_server s;
     serve_fixture("elastic-integrations/test-m365-defender-empty-ndjson.log", &im, &s);
-    json_t *inc = get_json(&s, "/api/incidents/1111");
+    json_t *inc = test_get_json(&s, "/api/incidents/1111", 200);
     ck_assert_str_eq(json_string_value(json_object_get(inc, "status")), "Redirected");
     ck_assert_int_eq(json_integer_value(json_object_get(inc, "redirectIncidentId")), 1107);
     ck_assert(json_is_array(json_object_get(inc, "alerts")));
@@ -555,7 +543,7 @@ START_TEST(test_fixture_xsoar_update_response)
     struct imported im;
     struct test_server s;
     serve_fixture(rel, &im, &s);
-    json_t *got = get_json(&s, "/api/incidents/263");
+    json_t *got = test_get_json(&s, "/api/incidents/263", 200);
     ck_assert_str_eq(json_string_value(json_object_get(got, "assignedTo")), "Unassigned");
     json_t *ga = json_object_get(got, "alerts"), *wa = json_object_get(want, "alerts");
     ck_assert_uint_eq(json_array_size(wa), 12);

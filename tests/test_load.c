@@ -58,19 +58,6 @@ static void import_or_fail(const char *db, const char *file)
 }
 
 /* GET path; fails unless 200 with a JSON body, which is returned (caller decrefs). */
-static json_t *get_json(const struct test_server *s, const char *path)
-{
-    struct test_resp r;
-    ck_assert_msg(test_http(s, "GET", path, NULL, NULL, NULL, &r), "GET %s: transport error", path);
-    ck_assert_msg(r.status == 200, "GET %s: status %ld: %.300s", path, r.status, r.body);
-    json_error_t je;
-    json_t *j = json_loadb(r.body, r.len, 0, &je);
-    ck_assert_msg(j != NULL, "GET %s: invalid JSON (%s at %d) in %zu bytes", path, je.text,
-                  je.position, r.len);
-    test_resp_free(&r);
-    return j;
-}
-
 /* A growing body buffer. test_http grows its buffer chunk by chunk, which is quadratic under
  * ASan for multi-megabyte bodies; the big responses here use this instead. */
 struct body {
@@ -406,7 +393,7 @@ START_TEST(test_load_concurrent_patches)
     struct test_server s;
     ck_assert(test_server_start(&s, db, NULL));
 
-    json_t *before = get_json(&s, "/api/incidents/7");
+    json_t *before = test_get_json(&s, "/api/incidents/7", 200);
     int64_t lut0 = member_instant(before, "lastUpdateTime");
     size_t comments0 = json_array_size(json_object_get(before, "comments"));
     ck_assert_uint_eq(comments0, 1);
@@ -440,7 +427,7 @@ START_TEST(test_load_concurrent_patches)
     for (int k = 1; k < CP_TOTAL; k++)
         ck_assert_msg(luts[k] != luts[k - 1], "two PATCHes got the same lastUpdateTime");
 
-    json_t *after = get_json(&s, "/api/incidents/7");
+    json_t *after = test_get_json(&s, "/api/incidents/7", 200);
     ck_assert_msg(member_instant(after, "lastUpdateTime") == max_lut,
                   "final lastUpdateTime %s is not the largest one a PATCH returned",
                   json_string_value(json_object_get(after, "lastUpdateTime")));
@@ -615,7 +602,7 @@ START_TEST(test_load_sigkill_loses_no_acknowledged_change)
     for (int id = 1; id <= KL_INCIDENTS; id++) {
         char path[64];
         snprintf(path, sizeof(path), "/api/incidents/%d", id);
-        json_t *inc = get_json(&s2, path);
+        json_t *inc = test_get_json(&s2, path, 200);
         json_t *comments = json_object_get(inc, "comments");
         ck_assert(json_is_array(comments));
         for (int t = 0; t < KL_THREADS; t++) {
@@ -673,7 +660,7 @@ START_TEST(test_load_sigkill_loses_no_acknowledged_change)
     ck_assert_int_ge(total_acked, acked_at_kill);
 
     /* The database lists fine and still takes writes. */
-    json_t *list = get_json(&s2, "/api/incidents");
+    json_t *list = test_get_json(&s2, "/api/incidents", 200);
     ck_assert_uint_eq(json_array_size(json_object_get(list, "value")), KL_INCIDENTS);
     json_decref(list);
     struct test_resp r;

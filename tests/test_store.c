@@ -255,11 +255,11 @@ START_TEST(test_store_reopen_keeps_data)
 }
 END_TEST
 
-/* Ingests one alert on device `dev` and returns the incident it went to. */
-static int64_t ingest_on(const char *alert_id, const char *dev)
+/* Ingests one alert with `devices` (stolen) for tenant t; returns the incident it went to. */
+static int64_t ingest_devices(const char *alert_id, json_t *devices)
 {
-    json_t *body = json_pack("{sssss[{ss}]ss}", "alertId", alert_id, "title", "T", "devices",
-                             "deviceDnsName", dev, "firstActivity", "2021-01-01T00:00:00Z");
+    json_t *body = json_pack("{sssssoss}", "alertId", alert_id, "title", "T", "devices", devices,
+                             "firstActivity", "2021-01-01T00:00:00Z");
     struct alert_in *a;
     size_t n;
     struct err_info ei;
@@ -273,6 +273,11 @@ static int64_t ingest_on(const char *alert_id, const char *dev)
     free(a);
     json_decref(body);
     return r.incident_id;
+}
+
+static int64_t ingest_on(const char *alert_id, const char *dev)
+{
+    return ingest_devices(alert_id, json_pack("[{ss}]", "deviceDnsName", dev));
 }
 
 /* Imported alerts are indexed (on import, and once for databases from before schema 3) so
@@ -321,26 +326,6 @@ START_TEST(test_store_imported_alerts_correlate)
     ck_assert_int_eq(ingest_on("new2", "PC1"), 5);
 }
 END_TEST
-
-/* Ingests one alert whose devices are (name, group) pairs; returns its incident. */
-static int64_t ingest_devices(const char *alert_id, json_t *devices)
-{
-    json_t *body = json_pack("{sssssoss}", "alertId", alert_id, "title", "T", "devices", devices,
-                             "firstActivity", "2021-01-01T00:00:00Z");
-    struct alert_in *a;
-    size_t n;
-    struct err_info ei;
-    err_clear(&ei);
-    ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
-    struct corr_options o;
-    corr_options_init(&o);
-    struct store_ingested r;
-    ck_assert_msg(store_alert_ingest(st, "t", &o, a, 1, &r, &ei) == ERR_OK, "%s", ei.msg);
-    alert_in_release(&a[0]);
-    free(a);
-    json_decref(body);
-    return r.incident_id;
-}
 
 /* A merged-away incident stays visible, as a stub, to users limited to its device groups. */
 START_TEST(test_store_stub_keeps_groups)
