@@ -359,6 +359,17 @@ bool api_is_json(const char *ct)
     return *ct == '\0' || *ct == ';';
 }
 
+/* What handlers need of an authenticated caller; borrows from it. */
+static struct principal principal_of(const struct auth_caller *caller)
+{
+    return (struct principal){.scope = {.tenant = caller->tenant,
+                                        .restricted = caller->restricted,
+                                        .groups = (const char *const *)caller->groups,
+                                        .ngroups = caller->ngroups},
+                              .tenant = caller->tenant,
+                              .name = caller->name};
+}
+
 /* Routes /api/alerts and /api/alerts/{alertId} (CONTRACT §1, §9); `rest` follows the prefix. */
 static void dispatch_alerts(struct app *app, struct http_request *req, struct http_response *resp,
                             const char *rest)
@@ -415,12 +426,7 @@ static void dispatch_alerts(struct app *app, struct http_request *req, struct ht
         auth_caller_release(&caller);
         return;
     }
-    struct principal who = {.scope = {.tenant = caller.tenant,
-                                      .restricted = caller.restricted,
-                                      .groups = (const char *const *)caller.groups,
-                                      .ngroups = caller.ngroups},
-                            .tenant = caller.tenant,
-                            .name = caller.name};
+    struct principal who = principal_of(&caller);
     if (alert_id)
         api_alerts_get(app, &who, alert_id, req, resp);
     else
@@ -485,12 +491,7 @@ void http_dispatch(struct app *app, struct http_request *req, struct http_respon
         auth_caller_release(&caller);
         return;
     }
-    struct principal who = {.scope = {.tenant = caller.tenant,
-                                      .restricted = caller.restricted,
-                                      .groups = (const char *const *)caller.groups,
-                                      .ngroups = caller.ngroups},
-                            .tenant = caller.tenant,
-                            .name = caller.name};
+    struct principal who = principal_of(&caller);
     if (id == 0)
         api_incidents_list(app, &who, req, resp);
     else if (patch)
