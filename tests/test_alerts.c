@@ -13,8 +13,11 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <fcntl.h>
+#include <pty.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 static struct test_server srv;
 
@@ -926,6 +929,59 @@ START_TEST(test_alerts_ingest_command)
 }
 END_TEST
 
+/* Large files show their progress on a terminal (issue 5 point 1): stderr is a pseudo-terminal
+ * here, and the file holds more alerts than the threshold (10,000). */
+START_TEST(test_alerts_ingest_progress_on_a_terminal)
+{
+    enum { N = 10500 };
+    char *dir = test_tmpdir();
+    char db[600], nd[600];
+    snprintf(db, sizeof(db), "%s/progress.db", dir);
+    snprintf(nd, sizeof(nd), "%s/many.ndjson", dir);
+    FILE *f = fopen(nd, "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < N; i++)
+        fprintf(f,
+                "{\"alertId\":\"p%d\",\"title\":\"T\",\"devices\":[{\"deviceDnsName\":\"h%d\"}]}\n",
+                i, i % 300);
+    fclose(f);
+    int master, slave;
+    ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+    pid_t pid = fork();
+    ck_assert_int_ne(pid, -1);
+    if (pid == 0) {
+        dup2(slave, 2);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        execl(test_binary(), test_binary(), "ingest", "--db", db, "--tenant", TEST_TENANT, nd,
+              (char *)NULL);
+        _exit(127);
+    }
+    close(slave);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t got;
+    /* Read until the child closes the terminal (EIO on Linux once the slave side is gone). */
+    while ((got = read(master, buf + len, sizeof(buf) - 1 - len)) > 0) {
+        len += (size_t)got;
+        if (len > sizeof(buf) / 2) {
+            memmove(buf, buf + len - 1024, 1024);
+            len = 1024;
+        }
+    }
+    buf[len] = '\0';
+    close(master);
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "ingest exited 0x%x", st);
+    ck_assert_msg(strstr(buf, "10500/10500 alerts"), "no progress line in: %s", buf);
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(dir);
+}
+END_TEST
+
 Suite *alerts_suite(void)
 {
     Suite *s = suite_create("alerts");
@@ -951,6 +1007,7 @@ Suite *alerts_suite(void)
     tcase_add_test(own, test_alerts_survive_kill_9);
     tcase_add_test(own, test_alerts_correlation_settings);
     tcase_add_test(own, test_alerts_ingest_command);
+    tcase_add_test(own, test_alerts_ingest_progress_on_a_terminal);
     suite_add_tcase(s, own);
     return s;
 }
