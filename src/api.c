@@ -314,16 +314,21 @@ static bool alerts_collection(const char *rest)
     return rest[0] == '\0' || strcmp(rest, "/") == 0;
 }
 
+size_t api_route_body_max(struct app *app, const char *method, const char *path)
+{
+    const char *rest = alerts_rest(path);
+    if (strcmp(method, "POST") == 0 && rest && alerts_collection(rest))
+        return ALERT_BODY_MAX; /* whatever max_body_bytes says (issue 5: 16 MiB) */
+    return (size_t)app->cfg->max_body_bytes;
+}
+
 size_t api_body_limit(struct app *app, const char *method, const char *path,
                       const char *authorization)
 {
     size_t limit = (size_t)app->cfg->max_body_bytes;
-    const char *rest = alerts_rest(path);
-    if (strcmp(method, "POST") != 0 || !rest || !alerts_collection(rest))
-        return limit;
-    /* The route's own limit holds whatever max_body_bytes says (issue 5: 16 MiB). */
-    if (limit >= ALERT_BODY_MAX)
-        return ALERT_BODY_MAX;
+    size_t most = api_route_body_max(app, method, path);
+    if (most <= limit)
+        return most;
     struct auth_caller caller;
     struct err_info ei;
     err_clear(&ei);
@@ -332,7 +337,7 @@ size_t api_body_limit(struct app *app, const char *method, const char *path,
                           &had_token, &ei) != ERR_OK)
         return limit;
     if (caller.perms & AUTH_ALERT_WRITE)
-        limit = ALERT_BODY_MAX;
+        limit = most;
     auth_caller_release(&caller);
     return limit;
 }

@@ -78,6 +78,10 @@ void api_alerts_post(struct app *app, const struct principal *who, struct http_r
 void api_alerts_get(struct app *app, const struct principal *who, const char *alert_id,
                     struct http_request *req, struct http_response *resp);
 
+/* The most a route takes from a caller permitted to use it: ALERT_BODY_MAX for POST
+ * /api/alerts, else cfg->max_body_bytes. For 413 messages and api_body_limit. */
+size_t api_route_body_max(struct app *app, const char *method, const char *path);
+
 /*
  * The largest request body to read for a request, decided from its request line and headers
  * before any of the body arrives: cfg->max_body_bytes, except for POST /api/alerts from a

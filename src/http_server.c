@@ -6,7 +6,6 @@
  * the first: libmicrohttpd 0.9.75 otherwise drops keep-alive (perf-notes §4).
  */
 #include "common.h"
-#include "alert.h"
 #include "http_server.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -295,6 +294,21 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
+/* The 413 message; where the route takes more from a permitted caller (POST /api/alerts), it
+ * says so, since an expired or unpermitted token otherwise reads like a size problem. */
+static void too_large(struct http_server *srv, const char *method, const char *url, size_t limit,
+                      struct err_info *ei)
+{
+    size_t most = api_route_body_max(srv->app, method, url);
+    if (most > limit)
+        err_set(ei, ERR_TOO_LARGE, -1,
+                "the request body is larger than %zu bytes (this route takes up to %zu bytes "
+                "from a caller whose valid token permits it)",
+                limit, most);
+    else
+        err_set(ei, ERR_TOO_LARGE, -1, "the request body is larger than %zu bytes", limit);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -333,12 +347,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r->req.body.max = limit;
         if (cl && declared > limit) {
             /* Refuse before reading: the connection closes after this response. */
-            bool alerts = strcmp(method, "POST") == 0 && strcmp(url, "/api/alerts") == 0 &&
-                          limit < ALERT_BODY_MAX;
-            err_set(&ei, ERR_TOO_LARGE, -1, "the request body is larger than %zu bytes%s", limit,
-                    alerts ? " (POST /api/alerts takes up to 16 MiB from a caller whose valid "
-                             "token has Alert.ReadWrite.All)"
-                           : "");
+            too_large(srv, method, url, limit, &ei);
             return queue_error(r, c, &ei);
         }
         return MHD_YES;
@@ -350,8 +359,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->too_large) {
-        err_set(&ei, ERR_TOO_LARGE, -1, "the request body is larger than %zu bytes",
-                r->req.body.max);
+        too_large(srv, method, url, r->req.body.max, &ei);
         return queue_error(r, c, &ei);
     }
     r->req.method = r->method;
