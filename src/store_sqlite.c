@@ -118,6 +118,14 @@ enum err sq_wstmt(struct sqlite_store *st, enum wstmt id, const char *sql, sqlit
     return ERR_OK;
 }
 
+enum err sq_commit(struct sqlite_store *st, struct err_info *ei)
+{
+    for (size_t i = 0; i < W__COUNT; i++)
+        if (st->wstmt[i])
+            sqlite3_reset(st->wstmt[i]);
+    return sq_exec(st->writer, "COMMIT", ei);
+}
+
 static void sqlite_free(struct store *base)
 {
     struct sqlite_store *st = SQ(base);
@@ -563,7 +571,7 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
     e = sq_save_incident(st, tenant, &inc, &out, new_off, NULL, ei);
     if (e)
         goto rollback;
-    e = sq_exec(st->writer, "COMMIT", ei);
+    e = sq_commit(st, ei);
     if (e) {
         sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
         goto unlock;
@@ -812,7 +820,7 @@ static enum err sqlite_incident_import(struct store *base, const char *tenant,
     sqlite3_finalize(del);
     sqlite3_finalize(ins);
     if (!e)
-        e = sq_exec(st->writer, "COMMIT", ei);
+        e = sq_commit(st, ei);
     if (e)
         sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
     else if (max_time > st->last_issued)
@@ -1148,7 +1156,7 @@ static enum err sqlite_key_add(struct store *base, const struct store_key *k, in
         e = sq_fail(st->writer, "storing a key", ei);
     sqlite3_finalize(s);
     if (!e)
-        e = sq_exec(st->writer, "COMMIT", ei);
+        e = sq_commit(st, ei);
     if (e)
         sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->write_lock);

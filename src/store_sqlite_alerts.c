@@ -359,7 +359,7 @@ enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei)
     if (!e)
         e = sq_exec(db, "DROP TABLE alert_keys_pending", ei);
     if (!e)
-        e = sq_exec(db, "COMMIT", ei);
+        e = sq_commit(st, ei);
     if (e)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     else
@@ -1117,7 +1117,7 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
             res[i].incident_id = t->inc.redirect_id;
     }
     if (!e && wrote)
-        e = sq_exec(b.db, "COMMIT", ei);
+        e = sq_commit(st, ei);
     if (e || !wrote)
         sqlite3_exec(b.db, "ROLLBACK", NULL, NULL, NULL);
     else

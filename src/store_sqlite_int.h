@@ -64,6 +64,13 @@ enum err sq_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **out, struct err
  * its bindings cleared. Owned by the store: never finalize it. Caller holds write_lock. */
 enum err sq_wstmt(struct sqlite_store *st, enum wstmt id, const char *sql, sqlite3_stmt **out,
                   struct err_info *ei);
+/*
+ * Commits the writer's transaction. Every cached statement is reset first: one left on a row
+ * keeps the connection's read transaction open past COMMIT, and then the automatic checkpoint
+ * that COMMIT triggers fails (SQLITE_LOCKED) and the WAL is never restarted, so it grows
+ * without bound (docs/internals/storage.md, "Write-ahead log"). Caller holds write_lock.
+ */
+enum err sq_commit(struct sqlite_store *st, struct err_info *ei);
 /* Takes a read-only connection from the pool, waiting for one; give it back with release. */
 sqlite3 *sq_reader_acquire(struct sqlite_store *st);
 void sq_reader_release(struct sqlite_store *st, sqlite3 *db);
