@@ -126,9 +126,99 @@ enum err sq_commit(struct sqlite_store *st, struct err_info *ei)
     return sq_exec(st->writer, "COMMIT", ei);
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Checkpoints
+ *
+ * SQLite's automatic checkpoint runs inside the COMMIT that crosses 1,000 WAL frames, on the
+ * writer's thread, while every other writer waits: copying those pages into the database file and
+ * syncing it took a fifth of the writer's time under ingestion (docs/benchmarks.md). Here the
+ * writer's commit hook only signals a thread with its own connection, which copies the bulk
+ * beside the writer and then, holding write_lock, the few frames appended meanwhile, so the WAL
+ * is fully backfilled and the next transaction restarts it from the beginning (a passive
+ * checkpoint alone would trail a busy writer forever and the WAL would keep growing).
+ */
+
+#define CKPT_FRAMES 1000 /* SQLite's default autocheckpoint threshold */
+/* When the thread falls behind (a slow disk), the writer checkpoints itself, as SQLite would:
+ * the WAL stays under ~32 MiB plus one transaction. */
+#define CKPT_FRAMES_MAX 8000
+
+static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sqlite_store *st = arg;
+    if (frames >= CKPT_FRAMES_MAX) {
+        /* BUSY: the thread is at it; it finishes with the writer held off anyway. */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (frames >= CKPT_FRAMES) {
+        pthread_mutex_lock(&st->ckpt_lock);
+        st->ckpt_due = true;
+        pthread_cond_signal(&st->ckpt_cond);
+        pthread_mutex_unlock(&st->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+static void checkpoint_once(struct sqlite_store *st)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (rc == SQLITE_OK) {
+        pthread_mutex_lock(&st->write_lock);
+        rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&st->write_lock);
+    }
+    /* BUSY: another process is checkpointing; the next commit signals again. */
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        log_warn("checkpoint failed: %s", sqlite3_errmsg(st->ckpt_db));
+}
+
+static void *checkpointer(void *arg)
+{
+    struct sqlite_store *st = arg;
+    pthread_mutex_lock(&st->ckpt_lock);
+    for (;;) {
+        while (!st->ckpt_due && !st->ckpt_stop)
+            pthread_cond_wait(&st->ckpt_cond, &st->ckpt_lock);
+        if (st->ckpt_stop)
+            break;
+        st->ckpt_due = false;
+        pthread_mutex_unlock(&st->ckpt_lock);
+        checkpoint_once(st);
+        pthread_mutex_lock(&st->ckpt_lock);
+    }
+    pthread_mutex_unlock(&st->ckpt_lock);
+    return NULL;
+}
+
+static enum err checkpointer_start(struct sqlite_store *st, const struct store_options *o,
+                                   struct err_info *ei)
+{
+    if (sq_connect(o, false, &st->ckpt_db, ei))
+        return ERR_STORAGE;
+    if (pthread_create(&st->ckpt_thread, NULL, checkpointer, st) != 0)
+        return err_set(ei, ERR_STORAGE, -1, "cannot start the checkpoint thread");
+    st->ckpt_started = true;
+    sqlite3_wal_hook(st->writer, on_wal_commit, st);
+    return ERR_OK;
+}
+
+static void checkpointer_stop(struct sqlite_store *st)
+{
+    if (st->writer)
+        sqlite3_wal_hook(st->writer, NULL, NULL);
+    if (st->ckpt_started) {
+        pthread_mutex_lock(&st->ckpt_lock);
+        st->ckpt_stop = true;
+        pthread_cond_signal(&st->ckpt_cond);
+        pthread_mutex_unlock(&st->ckpt_lock);
+        pthread_join(st->ckpt_thread, NULL);
+    }
+    sqlite3_close(st->ckpt_db);
+}
+
 static void sqlite_free(struct store *base)
 {
     struct sqlite_store *st = SQ(base);
+    checkpointer_stop(st);
     for (size_t i = 0; i < W__COUNT; i++)
         sqlite3_finalize(st->wstmt[i]);
     for (int i = 0; i < st->nreaders; i++)
@@ -139,6 +229,8 @@ static void sqlite_free(struct store *base)
     pthread_mutex_destroy(&st->write_lock);
     pthread_mutex_destroy(&st->pool_lock);
     pthread_cond_destroy(&st->pool_cond);
+    pthread_mutex_destroy(&st->ckpt_lock);
+    pthread_cond_destroy(&st->ckpt_cond);
     free(st);
 }
 
@@ -149,6 +241,8 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
     pthread_mutex_init(&st->write_lock, NULL);
     pthread_mutex_init(&st->pool_lock, NULL);
     pthread_cond_init(&st->pool_cond, NULL);
+    pthread_mutex_init(&st->ckpt_lock, NULL);
+    pthread_cond_init(&st->ckpt_cond, NULL);
     int n = o->readers < 1 ? 1 : o->readers;
     st->readers = xcalloc((size_t)n, sizeof(sqlite3 *));
     st->free_readers = xcalloc((size_t)n, sizeof(sqlite3 *));
@@ -159,7 +253,7 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
      * spill pages through system calls (docs/benchmarks.md, alert ingestion). */
     sqlite3_exec(st->writer, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
     sqlite3_exec(st->writer, "PRAGMA cache_size=-65536", NULL, NULL, NULL);
-    if (sq_migrate(st->writer, ei) || sq_index_pending(st, ei))
+    if (sq_migrate(st->writer, ei) || sq_index_pending(st, ei) || checkpointer_start(st, o, ei))
         goto fail;
     for (int i = 0; i < n; i++) {
         if (sq_connect(o, true, &st->readers[i], ei))

@@ -43,6 +43,16 @@ struct sqlite_store {
     /* Highest lastUpdateTime issued or seen; guarded by write_lock. */
     int64_t last_issued;
 
+    /* WAL checkpoints run on their own connection and thread (store_sqlite.c, "Checkpoints"):
+     * the writer's commit only signals that one is due. ckpt_due and ckpt_stop are guarded by
+     * ckpt_lock. */
+    sqlite3 *ckpt_db;
+    pthread_t ckpt_thread;
+    bool ckpt_started;
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
+    bool ckpt_due, ckpt_stop;
+
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
     sqlite3 **readers;
