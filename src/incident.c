@@ -460,7 +460,7 @@ enum err incident_doc_head(const struct incident *inc, struct buf *b)
     return e ? ERR_TOO_LARGE : ERR_OK;
 }
 
-enum err incident_doc_alerts(json_t *alerts, struct buf *b)
+enum err incident_doc_alerts_at(json_t *alerts, struct buf *b, size_t *ends)
 {
     enum err e = buf_putc(b, '[');
     size_t i;
@@ -470,9 +470,16 @@ enum err incident_doc_alerts(json_t *alerts, struct buf *b)
         if (i)
             e |= buf_putc(b, ',');
         e |= put_json(b, a);
+        if (ends)
+            ends[i] = b->len;
     }
     e |= buf_puts(b, "]}");
     return e ? ERR_TOO_LARGE : ERR_OK;
+}
+
+enum err incident_doc_alerts(json_t *alerts, struct buf *b)
+{
+    return incident_doc_alerts_at(alerts, b, NULL);
 }
 
 enum err incident_doc_prefix(struct buf *b, const char *context_base, int64_t id,

@@ -97,6 +97,9 @@ enum err incident_doc_head(const struct incident *inc, struct buf *out);
 
 /* Appends `[alert,…]}`: the alerts array and the incident's closing brace. */
 enum err incident_doc_alerts(json_t *alerts, struct buf *out);
+/* The same, and when `ends` is not NULL (one slot per alert, caller-owned) records where each
+ * alert's text ends, as an offset in `out` just past its closing brace. */
+enum err incident_doc_alerts_at(json_t *alerts, struct buf *out, size_t *ends);
 
 /* Appends `{"@odata.context":"<base>/api/$metadata#Incidents/$entity",` when base is non-NULL,
  * else `{`, then `"incidentId":N,"incidentUri":"<portal>/incidents/N?tid=<tenant>",`. */

@@ -25,7 +25,7 @@ struct touched {
     size_t alerts_off;
     json_t *alerts;  /* every alert, parsed; NULL while the stored ones are still text */
     json_t *added;   /* alerts joined while `alerts` is NULL */
-    json_t *summary; /* stored summary ({"last":[ticks,id],"reps":[...]}) or NULL */
+    json_t *summary; /* stored summary ({"reps":[...],"seen":{...},"tail":{...}}) or NULL */
     bool dirty;
     /* Fields other than name, severity, alerts and lastUpdateTime changed (merge, reopen,
      * re-pointed stub): the whole row is written. Otherwise only those columns are, so SQLite
@@ -890,52 +890,164 @@ static json_t *summary_new(void)
                      "category", "device", "user", "mailbox");
 }
 
-static void summary_set_last(json_t *summary, json_t *a)
+/*
+ * The tail: sort key and end offset of an incident's last TAIL_MAX alerts, so an alert that sorts
+ * among them (an out-of-order arrival: connectors send detections late) is spliced into the
+ * stored text instead of re-parsing and re-serialising every alert. Stored in the summary as
+ * {"base":B,"alerts":[[creation ticks,alertId,end],...]}: offsets count from the array's `[`,
+ * `end` is just past the alert's `}` and B is where the tail's first alert starts (1 when the
+ * tail holds every alert).
+ */
+#define TAIL_MAX 64
+
+/* Sets the summary's tail from `keys` ([[ticks, alertId], ...] in array order, borrowed) whose
+ * texts end at `ends` (offsets from the array's `[`); `base` is where keys[0] starts. Without a
+ * usable alertId on every alert no tail is kept, and the next change re-parses. */
+static void tail_set(json_t *summary, json_t *keys, const size_t *ends, size_t base)
 {
-    json_object_set_new(
-        summary, "last",
-        json_pack("[IO]", (json_int_t)alert_created(a), json_object_get(a, "alertId")));
+    size_t n = json_array_size(keys), from = n > TAIL_MAX ? n - TAIL_MAX : 0;
+    json_t *list = json_array();
+    for (size_t i = from; i < n && list; i++) {
+        json_t *k = json_array_get(keys, i);
+        if (!json_is_string(json_array_get(k, 1))) {
+            json_decref(list);
+            list = NULL;
+            break;
+        }
+        json_array_append_new(list, json_pack("[OOI]", json_array_get(k, 0), json_array_get(k, 1),
+                                              (json_int_t)ends[i]));
+    }
+    if (!list) {
+        json_object_del(summary, "tail");
+        return;
+    }
+    json_object_set_new(summary, "tail",
+                        json_pack("{sIso}", "base", (json_int_t)(from ? ends[from - 1] + 1 : base),
+                                  "alerts", list));
 }
 
-/* True when every added alert sorts after the last stored one, so the array can be spliced. */
-static bool appends_in_order(const struct touched *t)
+/* [creation ticks, alertId] of an alert (alertId null when missing). */
+static json_t *sort_key_of(json_t *a)
 {
-    json_t *last = json_object_get(t->summary, "last");
-    if (!json_is_array(last) || !json_is_object(json_object_get(t->summary, "seen")))
+    json_t *id = json_object_get(a, "alertId");
+    return json_pack("[IO]", (json_int_t)alert_created(a), json_is_string(id) ? id : json_null());
+}
+
+static int sort_key_cmp(json_t *x, json_t *y)
+{
+    int64_t tx = json_integer_value(json_array_get(x, 0)),
+            ty = json_integer_value(json_array_get(y, 0));
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    const char *ix = json_string_value(json_array_get(x, 1)),
+               *iy = json_string_value(json_array_get(y, 1));
+    return strcmp(ix ? ix : "", iy ? iy : "");
+}
+
+/*
+ * Appends to `out` the new alerts text (`[...]}`) of an incident whose stored alerts are still
+ * text, merging `added` (settled: sorted, incidentId set) into the summary's tail, and updates
+ * the tail. Returns false, leaving `out` as it was, when an added alert sorts before the tail
+ * while older alerts precede it, or the tail does not describe the stored text; the caller then
+ * re-parses.
+ */
+static bool tail_splice(const struct touched *t, json_t *added, json_t *summary, struct buf *out)
+{
+    json_t *tail = json_object_get(summary, "tail");
+    json_t *entries = json_object_get(tail, "alerts");
+    if (!json_is_array(entries) || !json_is_object(json_object_get(summary, "seen")))
         return false;
-    int64_t lt = json_integer_value(json_array_get(last, 0));
-    const char *lid = json_string_value(json_array_get(last, 1));
-    size_t i;
-    json_t *a;
-    json_array_foreach(t->added, i, a)
-    {
-        int64_t at = alert_created(a);
-        const char *id = json_string_value(json_object_get(a, "alertId"));
-        if (!lid || !id || at < lt || (at == lt && strcmp(id, lid) <= 0))
-            return false;
+    const char *old = t->doc.data + t->alerts_off;
+    size_t olen = t->doc.len - t->alerts_off, n = json_array_size(entries);
+    json_int_t b = json_integer_value(json_object_get(tail, "base"));
+    /* The stored text is `[`, the alerts before the tail and a comma, the tail, `]}`. */
+    if (olen < 3 || old[0] != '[' || memcmp(old + olen - 2, "]}", 2) != 0 || b < 1 ||
+        (size_t)b > olen - 2 || (b > 1 && old[b - 1] != ',') || (n == 0 && (b != 1 || olen != 3)))
+        return false;
+    size_t base = (size_t)b;
+    size_t *ends = xcalloc(n + 1, sizeof(*ends));
+    bool ok = true;
+    for (size_t i = 0, start = base; i < n && ok; i++) {
+        json_t *e = json_array_get(entries, i);
+        json_int_t end = json_integer_value(json_array_get(e, 2));
+        ok = json_is_string(json_array_get(e, 1)) && end > (json_int_t)start &&
+             (size_t)end <= olen - 2 && old[start] == '{' && old[end - 1] == '}' &&
+             old[end] == (i + 1 < n ? ',' : ']');
+        ends[i] = (size_t)end;
+        start = ends[i] + 1;
     }
-    return true;
+    size_t m = json_array_size(added);
+    json_t *akeys = json_array();
+    for (size_t j = 0; j < m && ok; j++) {
+        json_t *k = sort_key_of(json_array_get(added, j));
+        ok = json_is_string(json_array_get(k, 1));
+        json_array_append_new(akeys, k);
+    }
+    /* An alert older than the whole tail belongs among the alerts before it. */
+    if (ok && m > 0 && base > 1 &&
+        sort_key_cmp(json_array_get(akeys, 0), json_array_get(entries, 0)) < 0)
+        ok = false;
+    json_t *keys = json_array(); /* of the merged tail, in order */
+    size_t *mends = xcalloc(n + m + 1, sizeof(*mends));
+    size_t o0 = out->len, i = 0, j = 0, k = 0;
+    enum err e = ok ? buf_append(out, old, base) : ERR_OK;
+    while (ok && !e && (i < n || j < m)) {
+        bool take_added = j < m && (i == n || sort_key_cmp(json_array_get(akeys, j),
+                                                           json_array_get(entries, i)) < 0);
+        if (k > 0)
+            e = buf_putc(out, ',');
+        if (!e && take_added) {
+            char *txt = json_dumps(json_array_get(added, j), JSON_COMPACT);
+            e = txt ? buf_puts(out, txt) : ERR_NOMEM;
+            free(txt);
+            json_array_append(keys, json_array_get(akeys, j++));
+        } else if (!e) {
+            size_t start = i == 0 ? base : ends[i - 1] + 1;
+            e = buf_append(out, old + start, ends[i] - start);
+            json_array_append(keys, json_array_get(entries, i++));
+        }
+        mends[k++] = out->len - o0;
+    }
+    e = e ? e : buf_puts(out, "]}");
+    ok = ok && !e;
+    if (ok)
+        tail_set(summary, keys, mends, base);
+    else
+        buf_truncate(out, o0);
+    json_decref(keys);
+    json_decref(akeys);
+    free(mends);
+    free(ends);
+    return ok;
 }
 
 /* Rebuilds and writes a changed incident at the batch time. */
 static enum err save_touched(struct batch *b, struct touched *t, struct err_info *ei)
 {
     t->inc.last_update_time = b->now;
-    bool splice = !t->alerts && appends_in_order(t);
-    enum err e = splice ? ERR_OK : materialize(t, ei);
-    if (e)
+    enum err e = ERR_OK;
+    struct buf spliced; /* the new alerts text, when the stored one could be spliced */
+    buf_init(&spliced, BUF_UNLIMITED);
+    bool splice = false;
+    if (!t->alerts && t->summary) {
+        incident_settle_alerts(t->added, t->inc.id);
+        splice = tail_splice(t, t->added, t->summary, &spliced);
+    }
+    e = splice ? ERR_OK : materialize(t, ei);
+    if (e) {
+        buf_release(&spliced);
         return e;
+    }
     json_t *summary = splice ? json_incref(t->summary) : summary_new();
     json_t *list = splice ? t->added : t->alerts;
-    incident_settle_alerts(list, t->inc.id);
+    if (!splice)
+        incident_settle_alerts(list, t->inc.id);
     size_t i;
     json_t *a;
     json_array_foreach(list, i, a)
     {
         reps_add(summary, a);
     }
-    if (json_array_size(list) > 0)
-        summary_set_last(summary, json_array_get(list, json_array_size(list) - 1));
     if (json_array_size(json_object_get(summary, "reps")) > 0) {
         enum severity sv = corr_incident_severity(list);
         t->inc.severity = splice && t->inc.severity > sv ? t->inc.severity : sv;
@@ -947,23 +1059,22 @@ static enum err save_touched(struct batch *b, struct touched *t, struct err_info
     e = incident_doc_head(&t->inc, &doc);
     size_t off = doc.len;
     if (!e && splice) {
-        /* Stored alerts text is `[...]}`: drop `]}`, add the new alerts, close again. */
-        const char *old = t->doc.data + t->alerts_off;
-        size_t len = t->doc.len - t->alerts_off;
-        bool empty = len >= 3 && memcmp(old, "[]}", 3) == 0;
-        e = buf_append(&doc, old, len >= 2 ? len - 2 : 0);
-        json_array_foreach(list, i, a)
-        {
-            if (!e && (i > 0 || !empty))
-                e = buf_putc(&doc, ',');
-            char *txt = json_dumps(a, JSON_COMPACT);
-            e = e ? e : (txt ? buf_puts(&doc, txt) : ERR_NOMEM);
-            free(txt);
-        }
-        e = e ? e : buf_puts(&doc, "]}");
+        e = buf_append(&doc, spliced.data, spliced.len);
     } else if (!e) {
-        e = incident_doc_alerts(list, &doc);
+        size_t n = json_array_size(list), from = n > TAIL_MAX ? n - TAIL_MAX : 0;
+        size_t *ends = xcalloc(n + 1, sizeof(*ends));
+        e = incident_doc_alerts_at(list, &doc, ends);
+        json_t *keys = json_array();
+        for (size_t k = from; k < n; k++) {
+            json_array_append_new(keys, sort_key_of(json_array_get(list, k)));
+            ends[k] -= off;
+        }
+        if (!e)
+            tail_set(summary, keys, ends + from, from ? ends[from - 1] - off + 1 : 1);
+        json_decref(keys);
+        free(ends);
     }
+    buf_release(&spliced);
     if (e)
         e = err_set(ei, e, -1, "cannot build incident %" PRId64, t->inc.id);
     char *stext = e ? NULL : json_dumps(summary, JSON_COMPACT);

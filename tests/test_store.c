@@ -418,6 +418,81 @@ START_TEST(test_store_wal_stays_bounded)
 }
 END_TEST
 
+/* Alerts arriving out of creationTime order (connectors send detections late) are spliced into
+ * an incident's stored text when they sort among its last 64 alerts, and re-sorted in full when
+ * they sort before those (correlation.md, "Storage"). 150 alerts on one device arrive in a
+ * shuffled order, in batches of 1 to 7; after every batch the stored document holds every alert
+ * once, in creationTime order, as valid JSON. */
+START_TEST(test_store_out_of_order_alerts_stay_sorted)
+{
+    enum { N = 150 };
+    int order[N];
+    for (int i = 0; i < N; i++)
+        order[i] = i;
+    unsigned seed = 12345;
+    for (int i = N - 1; i > 0; i--) {
+        seed = seed * 1103515245u + 12345u;
+        int j = (int)((seed >> 8) % (unsigned)(i + 1));
+        int tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+    struct corr_options o;
+    corr_options_init(&o);
+    struct err_info ei;
+    err_clear(&ei);
+    int sent = 0;
+    for (int b = 0; sent < N; b++) {
+        int size = 1 + b % 7;
+        json_t *list = json_array();
+        for (int k = 0; k < size && sent < N; k++, sent++) {
+            char id[16], when[32];
+            snprintf(id, sizeof(id), "o%03d", order[sent]);
+            snprintf(when, sizeof(when), "2021-01-01T%02d:%02d:00Z", order[sent] / 60,
+                     order[sent] % 60);
+            json_array_append_new(list, json_pack("{sssssss[{ss}]}", "alertId", id, "title", "T",
+                                                  "creationTime", when, "devices", "deviceDnsName",
+                                                  "pc-shuffle"));
+        }
+        json_t *body = json_pack("{so}", "value", list);
+        struct alert_in *a;
+        size_t n;
+        ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
+        struct store_ingested r[8];
+        ck_assert_msg(store_alert_ingest(st, "t", &o, a, n, r, &ei) == ERR_OK, "%s", ei.msg);
+        for (size_t i = 0; i < n; i++) {
+            ck_assert_int_eq(r[i].incident_id, 1);
+            alert_in_release(&a[i]);
+        }
+        free(a);
+        json_decref(body);
+
+        struct buf doc;
+        buf_init(&doc, BUF_UNLIMITED);
+        buf_putc(&doc, '{'); /* the store keeps documents from the first field on */
+        ck_assert_int_eq(store_incident_get(st, STORE_TENANT("t"), 1, ignore_row, &doc, &ei),
+                         ERR_OK);
+        json_t *inc = json_loadb(doc.data, doc.len, 0, NULL);
+        ck_assert_msg(inc != NULL, "batch %d: stored document is not JSON", b);
+        json_t *alerts = json_object_get(inc, "alerts");
+        ck_assert_int_eq(json_array_size(alerts), sent);
+        const char *prev = "";
+        size_t i;
+        json_t *al;
+        json_array_foreach(alerts, i, al)
+        {
+            /* ids sort like creation times here, so order and uniqueness are one check */
+            const char *aid = json_string_value(json_object_get(al, "alertId"));
+            ck_assert_msg(aid && strcmp(prev, aid) < 0, "batch %d: %s after %s", b, aid, prev);
+            ck_assert_int_eq(json_integer_value(json_object_get(al, "incidentId")), 1);
+            prev = aid;
+        }
+        json_decref(inc);
+        buf_release(&doc);
+    }
+}
+END_TEST
+
 START_TEST(test_store_stub_keeps_groups)
 {
     ck_assert_int_eq(
@@ -457,6 +532,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_stub_keeps_groups);
     tcase_add_test(tc, test_store_commit_leaves_no_statement_open);
     tcase_add_test(tc, test_store_wal_stays_bounded);
+    tcase_add_test(tc, test_store_out_of_order_alerts_stay_sorted);
     suite_add_tcase(s, tc);
     return s;
 }
