@@ -139,16 +139,24 @@ enum err sq_commit(struct sqlite_store *st, struct err_info *ei)
  */
 
 #define CKPT_FRAMES 1000 /* SQLite's default autocheckpoint threshold */
-/* When the thread falls behind (a slow disk), the writer checkpoints itself, as SQLite would:
- * the WAL stays under ~32 MiB plus one transaction. */
+/*
+ * Past this the writer checkpoints itself in RESTART mode. The thread's passive checkpoints
+ * cannot copy frames newer than the snapshot of a read still running, so overlapping list
+ * queries can keep them from ever finishing and the WAL from restarting (an adversarial run saw
+ * 373 MB). RESTART waits (busy timeout) for the reads that started before the copy finished;
+ * reads that start after it read the database file and do not hold the WAL. Ingestion stalls
+ * for that moment instead of the WAL growing: it stays near 32 MiB plus one transaction, and
+ * journal_size_limit gives back the space of a larger one when it restarts.
+ */
 #define CKPT_FRAMES_MAX 8000
 
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct sqlite_store *st = arg;
     if (frames >= CKPT_FRAMES_MAX) {
-        /* BUSY: the thread is at it; it finishes with the writer held off anyway. */
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        /* BUSY (a read outlived the busy timeout, or the thread holds the checkpoint): the next
+         * commit tries again. */
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
     } else if (frames >= CKPT_FRAMES) {
         pthread_mutex_lock(&st->ckpt_lock);
         st->ckpt_due = true;
@@ -258,6 +266,7 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
      * spill pages through system calls (docs/benchmarks.md, alert ingestion). */
     sqlite3_exec(st->writer, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
     sqlite3_exec(st->writer, "PRAGMA cache_size=-65536", NULL, NULL, NULL);
+    sqlite3_exec(st->writer, "PRAGMA journal_size_limit=67108864", NULL, NULL, NULL);
     if (sq_migrate(st->writer, ei) || sq_index_pending(st, ei) || checkpointer_start(st, o, ei))
         goto fail;
     for (int i = 0; i < n; i++) {

@@ -404,11 +404,43 @@ START_TEST(test_store_commit_leaves_no_statement_open)
 }
 END_TEST
 
-/* The checkpoint thread keeps the WAL bounded however much is ingested (8,000 frames at worst,
- * ~32 MiB): ~90 MB are written here, rewriting incidents of 8 KB alerts. */
+/* Reads that overlap without a gap, like list queries from several clients: one of the two
+ * connections always holds a snapshot. */
+struct overlap {
+    volatile bool stop;
+    int offset_ms;
+};
+
+static void *overlapping_reads(void *arg)
+{
+    struct overlap *ov = arg;
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    usleep((useconds_t)ov->offset_ms * 1000);
+    while (!ov->stop) {
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        sqlite3_exec(db, "SELECT count(*) FROM incidents", NULL, NULL, NULL);
+        usleep(40000);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    }
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* The WAL stays bounded however much is ingested (storage.md, "Write-ahead log": ~32 MiB
+ * plus one transaction), even while overlapping reads keep passive checkpoints from finishing:
+ * ~90 MB are written here, rewriting incidents of 8 KB alerts. */
 START_TEST(test_store_wal_stays_bounded)
 {
+    struct overlap ov[2] = {{false, 0}, {false, 20}};
+    pthread_t readers[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&readers[i], NULL, overlapping_reads, &ov[i]);
     ingest_load(40, 8192);
+    for (int i = 0; i < 2; i++) {
+        ov[i].stop = true;
+        pthread_join(readers[i], NULL);
+    }
     char wal[600];
     snprintf(wal, sizeof(wal), "%s-wal", dbpath);
     struct stat sb;
