@@ -262,6 +262,10 @@ static enum MHD_Result queue(struct conn_req *r, struct MHD_Connection *c,
         MHD_add_response_header(mr, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
     for (int i = 0; i < resp->nheaders; i++)
         MHD_add_response_header(mr, resp->headers[i].name, resp->headers[i].value);
+    /* Shutting down: end keep-alive connections after this response, so clients that keep
+     * sending cannot hold the drain open (http_server_stop). */
+    if (atomic_load(&srv->stopping))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     r->status = resp->status;
     r->bytes = len;
     enum MHD_Result ret = MHD_queue_response(c, (unsigned)resp->status, mr);
@@ -323,6 +327,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (!r->started) {
         r->started = true;
         snprintf(r->method, sizeof(r->method), "%s", method);
+        /* A request that arrives on a kept-alive connection once the server is stopping is
+         * not started: clients retry a 503 elsewhere or later (Retry-After). */
+        if (atomic_load(&srv->stopping)) {
+            err_set(&ei, ERR_UNAVAILABLE, -1, "the server is shutting down");
+            return queue_error(r, c, &ei);
+        }
         /* libmicrohttpd's memory pool is sized with slack for its read buffer, so the exact
          * header limit is enforced here, before anything is dispatched. */
         size_t header_bytes = r->target_len + strlen(method) + 12;
