@@ -239,8 +239,6 @@ static void sqlite_free(struct store *base)
     pthread_cond_destroy(&st->pool_cond);
     pthread_mutex_destroy(&st->ckpt_lock);
     pthread_cond_destroy(&st->ckpt_cond);
-    pthread_mutex_destroy(&st->group_lock);
-    pthread_cond_destroy(&st->group_cond);
     free(st);
 }
 
@@ -253,9 +251,6 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
     pthread_cond_init(&st->pool_cond, NULL);
     pthread_mutex_init(&st->ckpt_lock, NULL);
     pthread_cond_init(&st->ckpt_cond, NULL);
-    pthread_mutex_init(&st->group_lock, NULL);
-    pthread_cond_init(&st->group_cond, NULL);
-    st->group_tail = &st->group_head;
     int n = o->readers < 1 ? 1 : o->readers;
     st->readers = xcalloc((size_t)n, sizeof(sqlite3 *));
     st->free_readers = xcalloc((size_t)n, sizeof(sqlite3 *));

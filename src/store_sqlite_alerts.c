@@ -1175,35 +1175,42 @@ static void batch_release(struct batch *b)
     free(b->slots);
 }
 
-/* Runs one job's batch inside the open transaction (a savepoint undoes it alone on failure);
- * *wrote is set when it changed anything. */
-static enum err ingest_batch(struct sqlite_store *st, struct ingest_job *job,
-                             struct store_ingested *res, bool *wrote, struct err_info *ei)
+enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struct corr_options *o,
+                             const struct alert_in *alerts, size_t n,
+                             struct store_ingested *results, struct err_info *ei)
 {
-    struct batch b = {.st = st, .db = st->writer, .tenant = job->tenant, .o = job->o};
+    struct sqlite_store *st = SQ(base);
+    struct batch b = {.st = st, .db = st->writer, .tenant = tenant, .o = o};
+    struct store_ingested *res = xcalloc(n ? n : 1, sizeof(*res));
+    bool wrote = false;
+
+    pthread_mutex_lock(&st->write_lock);
+    enum err e = sq_exec(b.db, "BEGIN IMMEDIATE", ei);
+    if (e)
+        goto unlock;
     /* The batch's time is taken once the database is ours: BEGIN may have waited for another
      * process, whose commits must not carry later times than this one (storage.md). */
-    enum err e = sq_sync_clock(st, job->tenant, ei);
+    e = sq_sync_clock(st, tenant, ei);
     b.now = sq_next_update_time(st, 0);
     e = e ? e : batch_prepare(&b, ei);
-    for (size_t i = 0; i < job->n && !e; i++) {
-        const struct alert_in *a = &job->alerts[i];
+    for (size_t i = 0; i < n && !e; i++) {
         sqlite3_stmt *s = b.s[W_GET_ALERT];
         sqlite3_reset(s);
-        sqlite3_bind_text(s, 1, job->tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_text(s, 2, a->id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, alerts[i].id, -1, SQLITE_STATIC);
         int rc = sqlite3_step(s);
         if (rc == SQLITE_ROW) {
             int64_t incident = sqlite3_column_int64(s, 0);
-            bool same = sqlite3_column_bytes(s, 1) == (int)sizeof(a->hash) &&
-                        memcmp(sqlite3_column_blob(s, 1), a->hash, sizeof(a->hash)) == 0;
+            bool same =
+                sqlite3_column_bytes(s, 1) == (int)sizeof(alerts[i].hash) &&
+                memcmp(sqlite3_column_blob(s, 1), alerts[i].hash, sizeof(alerts[i].hash)) == 0;
             res[i].incident_id = incident;
             res[i].result = same ? STORE_ALERT_UNCHANGED : STORE_ALERT_UPDATED;
             if (!same)
-                e = ingest_update(&b, a, incident, ei);
+                e = ingest_update(&b, &alerts[i], incident, ei);
         } else if (rc == SQLITE_DONE) {
             res[i].result = STORE_ALERT_CREATED;
-            e = ingest_new(&b, a, &res[i].incident_id, ei);
+            e = ingest_new(&b, &alerts[i], &res[i].incident_id, ei);
         } else {
             e = sq_fail(b.db, "reading an alert", ei);
         }
@@ -1211,106 +1218,28 @@ static enum err ingest_batch(struct sqlite_store *st, struct ingest_job *job,
     for (size_t i = 0; i < b.nt && !e; i++)
         if (b.t[i]->dirty) {
             e = save_touched(&b, b.t[i], ei);
-            *wrote = true;
+            wrote = true;
         }
     /* An alert's incident may have been merged away by a later alert of the batch: report
      * where it is after the commit. */
-    for (size_t i = 0; i < job->n && !e; i++) {
+    for (size_t i = 0; i < n && !e; i++) {
         struct touched *t = touched_find(&b, res[i].incident_id);
         if (t && t->inc.status == STATUS_REDIRECTED)
             res[i].incident_id = t->inc.redirect_id;
     }
-    /* Later jobs of the same transaction take later times. */
-    if (!e && b.now > st->last_issued)
+    if (!e && wrote)
+        e = sq_commit(st, ei);
+    if (e || !wrote)
+        sqlite3_exec(b.db, "ROLLBACK", NULL, NULL, NULL);
+    else
         st->last_issued = b.now;
+unlock:
     batch_release(&b);
-    return e;
-}
-
-/* Writes `jobs` in one transaction, each under its own savepoint, and sets each job's outcome.
- * One commit (and one WAL sync) for every batch that queued while the previous one was
- * written: the pages batches share (index roots, the newest incidents) are written once. */
-static void ingest_group(struct sqlite_store *st, struct ingest_job *jobs)
-{
-    struct err_info gei;
-    err_clear(&gei);
-    pthread_mutex_lock(&st->write_lock);
-    enum err ge = sq_exec(st->writer, "BEGIN IMMEDIATE", &gei);
-    bool wrote = false;
-    for (struct ingest_job *j = jobs; j && !ge; j = j->next) {
-        struct store_ingested *res = xcalloc(j->n ? j->n : 1, sizeof(*res));
-        bool w = false;
-        j->e = sq_exec(st->writer, "SAVEPOINT job", &j->ei);
-        if (!j->e)
-            j->e = ingest_batch(st, j, res, &w, &j->ei);
-        if (j->e) {
-            sqlite3_exec(st->writer, "ROLLBACK TO job", NULL, NULL, NULL);
-            w = false;
-        }
-        sqlite3_exec(st->writer, "RELEASE job", NULL, NULL, NULL);
-        if (!j->e)
-            memcpy(j->results, res, j->n * sizeof(*res));
-        free(res);
-        wrote |= w;
-    }
-    if (!ge && wrote)
-        ge = sq_commit(st, &gei);
-    if (ge || !wrote)
-        sqlite3_exec(st->writer, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&st->write_lock);
-    for (struct ingest_job *j = jobs; j; j = j->next)
-        if (ge && !j->e) {
-            j->e = ge;
-            j->ei = gei;
-        }
-}
-
-/* At most this many alerts share a transaction (bounds the memory a group holds). */
-#define GROUP_MAX_ALERTS 4000
-
-enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struct corr_options *o,
-                             const struct alert_in *alerts, size_t n,
-                             struct store_ingested *results, struct err_info *ei)
-{
-    struct sqlite_store *st = SQ(base);
-    struct ingest_job job = {
-        .tenant = tenant, .o = o, .alerts = alerts, .n = n, .results = results};
-    err_clear(&job.ei);
-    /* Group commit: a caller that finds no batch being written writes every queued batch (its
-     * own first) in one transaction; the others wait for it to finish. */
-    pthread_mutex_lock(&st->group_lock);
-    *st->group_tail = &job;
-    st->group_tail = &job.next;
-    while (!job.done) {
-        if (st->group_busy) {
-            pthread_cond_wait(&st->group_cond, &st->group_lock);
-            continue;
-        }
-        st->group_busy = true;
-        struct ingest_job *jobs = st->group_head, **cut = &st->group_head;
-        size_t total = 0;
-        while (*cut && (total == 0 || total + (*cut)->n <= GROUP_MAX_ALERTS)) {
-            total += (*cut)->n;
-            cut = &(*cut)->next;
-        }
-        st->group_head = *cut;
-        *cut = NULL;
-        if (!st->group_head)
-            st->group_tail = &st->group_head;
-        pthread_mutex_unlock(&st->group_lock);
-        ingest_group(st, jobs);
-        pthread_mutex_lock(&st->group_lock);
-        for (struct ingest_job *j = jobs, *next; j; j = next) {
-            next = j->next;
-            j->done = true;
-        }
-        st->group_busy = false;
-        pthread_cond_broadcast(&st->group_cond);
-    }
-    pthread_mutex_unlock(&st->group_lock);
-    if (job.e && ei)
-        *ei = job.ei;
-    return job.e;
+    if (!e)
+        memcpy(results, res, n * sizeof(*res));
+    free(res);
+    return e;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -33,19 +33,6 @@ enum wstmt {
     W__COUNT
 };
 
-/* One caller's alert batch waiting for the writer (store_sqlite_alerts.c, group commit). */
-struct ingest_job {
-    const char *tenant;
-    const struct corr_options *o;
-    const struct alert_in *alerts;
-    size_t n;
-    struct store_ingested *results; /* filled once committed */
-    struct err_info ei;
-    enum err e;
-    bool done;
-    struct ingest_job *next;
-};
-
 struct sqlite_store {
     struct store base;
     sqlite3 *writer;
@@ -65,13 +52,6 @@ struct sqlite_store {
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
     bool ckpt_due, ckpt_stop;
-
-    /* Alert batches waiting for the writer (store_sqlite_alerts.c, group commit), guarded by
-     * group_lock; group_busy while one caller writes a group. */
-    pthread_mutex_t group_lock;
-    pthread_cond_t group_cond;
-    struct ingest_job *group_head, **group_tail;
-    bool group_busy;
 
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;

@@ -525,118 +525,6 @@ START_TEST(test_store_out_of_order_alerts_stay_sorted)
 }
 END_TEST
 
-struct group_job {
-    json_t *body;
-    enum err e;
-};
-
-static void *group_ingest(void *arg)
-{
-    struct group_job *g = arg;
-    struct alert_in *a;
-    size_t n;
-    struct err_info ei;
-    err_clear(&ei);
-    ck_assert_msg(alert_parse_batch(g->body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
-    struct corr_options o;
-    corr_options_init(&o);
-    struct store_ingested r[4];
-    g->e = store_alert_ingest(st, "t", &o, a, n, r, &ei);
-    for (size_t i = 0; i < n; i++)
-        alert_in_release(&a[i]);
-    free(a);
-    return NULL;
-}
-
-static size_t queued_jobs(struct sqlite_store *sq)
-{
-    pthread_mutex_lock(&sq->group_lock);
-    size_t n = 0;
-    for (struct ingest_job *j = sq->group_head; j; j = j->next)
-        n++;
-    pthread_mutex_unlock(&sq->group_lock);
-    return n;
-}
-
-/* True when alert `id` is readable and has its row (a half-written batch would leave a row). */
-static bool alert_exists(const char *id)
-{
-    json_t *alert = NULL, *why = NULL;
-    struct err_info ei;
-    err_clear(&ei);
-    enum err e = store_alert_get(st, STORE_TENANT("t"), id, &alert, &why, &ei);
-    json_decref(alert);
-    json_decref(why);
-    sqlite3 *db;
-    sqlite3_stmt *s;
-    ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    ck_assert_int_eq(
-        sqlite3_prepare_v2(db, "SELECT count(*) FROM alerts WHERE alert_id = ?", -1, &s, NULL),
-        SQLITE_OK);
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    ck_assert_int_eq(sqlite3_step(s), SQLITE_ROW);
-    int rows = sqlite3_column_int(s, 0);
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    ck_assert_msg((e == ERR_OK) == (rows == 1), "alert %s: read %d, %d rows", id, e, rows);
-    return rows == 1;
-}
-
-/* Batches that queue while another is written share one transaction (group commit), each under
- * its own savepoint: one that fails half-way is undone alone and the others are committed. */
-START_TEST(test_store_group_commit_isolates_failures)
-{
-    ck_assert_int_eq(ingest_on("c1", "dev-c"), 1);
-    /* Corrupt incident 1, so re-sending c1 changed fails once the batch has written c2. */
-    sqlite3 *db;
-    ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    ck_assert_int_eq(sqlite3_exec(db,
-                                  "UPDATE incidents SET doc = 'zzz}', alerts_off = 0 WHERE "
-                                  "incident_id = 1",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-
-    struct sqlite_store *sq = (struct sqlite_store *)st;
-    struct group_job a = {json_pack("{ss ss s[{ss}]}", "alertId", "a1", "title", "T", "devices",
-                                    "deviceDnsName", "dev-a"),
-                          ERR_OK},
-                     b = {json_pack("{ss ss s[{ss}]}", "alertId", "b1", "title", "T", "devices",
-                                    "deviceDnsName", "dev-b"),
-                          ERR_OK},
-                     c = {json_pack("{s[{ss ss s[{ss}]}{ss ss s[{ss}]}]}", "value", "alertId", "c2",
-                                    "title", "T", "devices", "deviceDnsName", "dev-c2", "alertId",
-                                    "c1", "title", "changed", "devices", "deviceDnsName", "dev-c"),
-                          ERR_OK};
-    /* With the writer held, a's caller writes a group of its own and waits; b and c queue
-     * behind it and are written together once it is done. */
-    pthread_mutex_lock(&sq->write_lock);
-    pthread_t ta, tb, tc;
-    pthread_create(&ta, NULL, group_ingest, &a);
-    for (int i = 0; i < 500 && !sq->group_busy; i++)
-        usleep(10000);
-    pthread_create(&tb, NULL, group_ingest, &b);
-    pthread_create(&tc, NULL, group_ingest, &c);
-    for (int i = 0; i < 500 && queued_jobs(sq) < 2; i++)
-        usleep(10000);
-    ck_assert_int_eq(queued_jobs(sq), 2);
-    pthread_mutex_unlock(&sq->write_lock);
-    pthread_join(ta, NULL);
-    pthread_join(tb, NULL);
-    pthread_join(tc, NULL);
-    ck_assert_int_eq(a.e, ERR_OK);
-    ck_assert_int_eq(b.e, ERR_OK);
-    ck_assert_int_eq(c.e, ERR_STORAGE);
-    ck_assert(alert_exists("a1"));
-    ck_assert(alert_exists("b1"));
-    ck_assert(!alert_exists("c2")); /* written by c before it failed, then undone */
-    json_decref(a.body);
-    json_decref(b.body);
-    json_decref(c.body);
-}
-END_TEST
-
 START_TEST(test_store_stub_keeps_groups)
 {
     ck_assert_int_eq(
@@ -677,7 +565,6 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_commit_leaves_no_statement_open);
     tcase_add_test(tc, test_store_wal_stays_bounded);
     tcase_add_test(tc, test_store_out_of_order_alerts_stay_sorted);
-    tcase_add_test(tc, test_store_group_commit_isolates_failures);
     suite_add_tcase(s, tc);
     return s;
 }
