@@ -153,10 +153,18 @@ enum err sq_commit(struct sqlite_store *st, struct err_info *ei)
 static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct sqlite_store *st = arg;
-    if (frames >= CKPT_FRAMES_MAX) {
-        /* BUSY (a read outlived the busy timeout, or the thread holds the checkpoint): the next
-         * commit tries again. */
-        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL);
+    /* Runs inside the writer's COMMIT, so under write_lock like restart_at. */
+    if (frames < CKPT_FRAMES_MAX)
+        st->restart_at = CKPT_FRAMES_MAX; /* the WAL restarted */
+    if (frames >= st->restart_at) {
+        st->restart_tries++;
+        /* BUSY: a read outlived the busy timeout (a client holding a transaction open) or the
+         * thread holds the checkpoint. Waiting again at every commit would stall each one for
+         * the whole timeout, so the next try waits for another CKPT_FRAMES_MAX frames. */
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL) == SQLITE_OK)
+            st->restart_at = CKPT_FRAMES_MAX;
+        else
+            st->restart_at = frames + CKPT_FRAMES_MAX;
     } else if (frames >= CKPT_FRAMES) {
         pthread_mutex_lock(&st->ckpt_lock);
         st->ckpt_due = true;
@@ -205,6 +213,7 @@ static enum err checkpointer_start(struct sqlite_store *st, const struct store_o
     if (pthread_create(&st->ckpt_thread, NULL, checkpointer, st) != 0)
         return err_set(ei, ERR_STORAGE, -1, "cannot start the checkpoint thread");
     st->ckpt_started = true;
+    st->restart_at = CKPT_FRAMES_MAX;
     sqlite3_wal_hook(st->writer, on_wal_commit, st);
     return ERR_OK;
 }

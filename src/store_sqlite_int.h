@@ -52,6 +52,10 @@ struct sqlite_store {
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
     bool ckpt_due, ckpt_stop;
+    /* WAL frames from which the writer checkpoints itself in RESTART mode, and how many times
+     * it tried; guarded by write_lock. */
+    int restart_at;
+    unsigned restart_tries;
 
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;

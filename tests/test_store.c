@@ -525,6 +525,36 @@ START_TEST(test_store_out_of_order_alerts_stay_sorted)
 }
 END_TEST
 
+/* A reader that never ends its transaction (a client or shell holding one open) makes every
+ * RESTART checkpoint wait for the whole busy timeout and fail. The writer then tries again only
+ * after another 8,000 frames, not at every commit: 40 batches here cross 8,000 frames about
+ * three times, so a handful of tries, each costing one busy timeout (100 ms here). */
+START_TEST(test_store_stuck_reader_does_not_stall_every_commit)
+{
+    store_free(st);
+    struct store_options o;
+    store_options_init(&o, dbpath);
+    o.sync = STORE_SYNC_NORMAL;
+    o.readers = 2;
+    o.busy_timeout_ms = 100;
+    struct err_info ei;
+    err_clear(&ei);
+    ck_assert_msg(store_open(&o, &st, &ei) == ERR_OK, "%s", ei.msg);
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM incidents", NULL, NULL, NULL),
+                     SQLITE_OK);
+    ingest_load(40, 8192);
+    struct sqlite_store *sq = (struct sqlite_store *)st;
+    pthread_mutex_lock(&sq->write_lock);
+    unsigned tries = sq->restart_tries;
+    pthread_mutex_unlock(&sq->write_lock);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
+    ck_assert_msg(tries >= 1 && tries <= 6, "%u RESTART checkpoints tried", tries);
+}
+END_TEST
+
 START_TEST(test_store_stub_keeps_groups)
 {
     ck_assert_int_eq(
@@ -565,6 +595,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, test_store_commit_leaves_no_statement_open);
     tcase_add_test(tc, test_store_wal_stays_bounded);
     tcase_add_test(tc, test_store_out_of_order_alerts_stay_sorted);
+    tcase_add_test(tc, test_store_stuck_reader_does_not_stall_every_commit);
     suite_add_tcase(s, tc);
     return s;
 }
