@@ -216,11 +216,18 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
         if (cs)
             classification_parse(cs, strlen(cs), &c);
         determination_parse(ds, strlen(ds), 0, &d);
-        if (!determination_allowed(c, d)) {
+        if (!determination_allowed(c, d) && cs) {
             e = err_set(ei, ERR_BODY, -1,
                         "%s%sdetermination: '%s' is not valid with classification '%s' (allowed: "
                         "%s)",
-                        path, dot, ds, cs ? cs : "null", determination_list_for(c));
+                        path, dot, ds, cs, determination_list_for(c));
+            goto fail;
+        }
+        if (!determination_allowed(c, d)) {
+            e = err_set(ei, ERR_BODY, -1,
+                        "%s%sdetermination: '%s' is not valid without a classification (an unset "
+                        "classification is Unknown; allowed: %s)",
+                        path, dot, ds, determination_list_for(c));
             goto fail;
         }
     }
@@ -238,8 +245,16 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
     free(text);
 
     /* Defender never serves an alert without a status or severity; fill them as it would. */
-    if (json_is_null(json_object_get(a, "status")))
+    if (json_is_null(json_object_get(a, "status"))) {
         json_object_set_new(a, "status", json_string("New"));
+        out->defaulted |= ALERT_OMIT_STATUS;
+    }
+    if (!json_object_get(src, "resolvedTime"))
+        out->defaulted |= ALERT_OMIT_RESOLVED;
+    if (!json_object_get(src, "assignedTo"))
+        out->defaulted |= ALERT_OMIT_ASSIGNED;
+    if (!json_object_get(src, "classification") && !json_object_get(src, "determination"))
+        out->defaulted |= ALERT_OMIT_VERDICT;
     if (json_is_null(json_object_get(a, "severity")))
         json_object_set_new(a, "severity", json_string("UnSpecified"));
     static const struct {

@@ -27,13 +27,19 @@ struct alert_in {
     unsigned defaulted;     /* enum alert_defaulted: times the sender left out */
 };
 
-/* Which timestamps alert_from_json filled in. An update keeps the stored values of these rather
- * than the defaults (correlation.md, idempotency). */
+/* Which timestamps alert_from_json filled in, and which triage fields the sender left out. An
+ * update keeps the stored values of these rather than the defaults, so a connector re-sending an
+ * enriched alert neither moves when it happened nor undoes an analyst's triage (status and
+ * resolvedTime, assignedTo, classification with determination; correlation.md, idempotency). */
 enum alert_defaulted {
     ALERT_DEFAULT_CREATION = 1 << 0,
     ALERT_DEFAULT_UPDATED = 1 << 1,
     ALERT_DEFAULT_FIRST = 1 << 2,
     ALERT_DEFAULT_LAST = 1 << 3,
+    ALERT_OMIT_STATUS = 1 << 4,   /* status absent or null (stored as New) */
+    ALERT_OMIT_RESOLVED = 1 << 5, /* resolvedTime absent */
+    ALERT_OMIT_ASSIGNED = 1 << 6, /* assignedTo absent */
+    ALERT_OMIT_VERDICT = 1 << 7,  /* classification and determination both absent */
 };
 
 void alert_in_release(struct alert_in *a);

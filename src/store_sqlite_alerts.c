@@ -707,6 +707,10 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
         e = create_incident(b, &target, ei);
     }
     if (!e) {
+        /* Assigning an incident assigns its alerts (CONTRACT §5), including those that join it
+         * later, unless the sender assigned the alert itself. */
+        if (target->inc.assigned_to && (a->defaulted & ALERT_OMIT_ASSIGNED))
+            json_object_set_new(a->alert, "assignedTo", json_string(target->inc.assigned_to));
         json_array_append(target->alerts ? target->alerts : target->added, a->alert);
         target->dirty = true;
         *incident = target->inc.id;
@@ -726,13 +730,37 @@ done:
     return e;
 }
 
-/* Replaces a known alert inside its incident; it does not move (correlation.md). */
 /* Copies `key` from the stored alert when the sender left it out (alert.h defaults). */
 static void keep_time(json_t *alert, json_t *old, const char *key)
 {
     json_t *v = json_object_get(old, key);
     if (json_is_string(v))
         json_object_set(alert, key, v);
+}
+
+/* Copies a triage field (a string or null) from the stored alert. */
+static void keep_field(json_t *alert, json_t *old, const char *key)
+{
+    json_t *v = json_object_get(old, key);
+    json_object_set(alert, key, v ? v : json_null());
+}
+
+/* Keeps the stored triage the sender left out: an analyst resolved, assigned or classified the
+ * alert (or its incident, which cascades, CONTRACT §5), and a connector re-sending the alert
+ * with a new severity must not undo that. resolvedTime follows the status it belongs to. */
+static void keep_triage(json_t *alert, json_t *old, unsigned defaulted)
+{
+    if (defaulted & ALERT_OMIT_STATUS)
+        keep_field(alert, old, "status");
+    if ((defaulted & ALERT_OMIT_RESOLVED) &&
+        json_equal(json_object_get(alert, "status"), json_object_get(old, "status")))
+        keep_field(alert, old, "resolvedTime");
+    if (defaulted & ALERT_OMIT_ASSIGNED)
+        keep_field(alert, old, "assignedTo");
+    if (defaulted & ALERT_OMIT_VERDICT) {
+        keep_field(alert, old, "classification");
+        keep_field(alert, old, "determination");
+    }
 }
 
 static int64_t ticks_of(json_t *alert, const char *key, int64_t fallback)
@@ -770,6 +798,7 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
     int64_t first = a->first_activity, last = a->last_activity;
     if (at != SIZE_MAX) {
         json_t *old = json_array_get(t->alerts, at);
+        keep_triage(alert, old, a->defaulted);
         if (a->defaulted & ALERT_DEFAULT_CREATION)
             keep_time(alert, old, "creationTime");
         if (a->defaulted & ALERT_DEFAULT_UPDATED) {

@@ -113,7 +113,11 @@ START_TEST(test_alert_activity_defaults)
         "%s", ei.msg);
     ck_assert_str_eq(str(a[0].alert, "firstActivity"), "2026-01-01T00:00:00Z");
     ck_assert_int_eq(a[0].first_activity, a[0].last_activity);
-    ck_assert_uint_eq(a[0].defaulted, ALERT_DEFAULT_UPDATED | ALERT_DEFAULT_FIRST);
+    /* Triage the sender left out is marked too (an update keeps the stored values); the verdict
+     * was sent. */
+    ck_assert_uint_eq(a[0].defaulted, ALERT_DEFAULT_UPDATED | ALERT_DEFAULT_FIRST |
+                                          ALERT_OMIT_STATUS | ALERT_OMIT_RESOLVED |
+                                          ALERT_OMIT_ASSIGNED);
     /* Determination spellings of the read side are stored as the update page's. */
     ck_assert_str_eq(str(a[0].alert, "determination"), "CompromisedAccount");
     release(a, n);
@@ -172,7 +176,8 @@ static const struct {
      "\"determination\":\"Malware\"}",
      "determination: 'Malware' is not valid with classification 'FalsePositive'"},
     {"{\"alertId\":\"a\",\"title\":\"T\",\"determination\":\"Malware\"}",
-     "determination: 'Malware' is not valid with classification 'null'"},
+     "determination: 'Malware' is not valid without a classification (an unset classification "
+     "is Unknown; allowed: NotAvailable)"},
     {"{\"alertId\":\"a\",\"title\":\"T\",\"classification\":\"TruePositive\","
      "\"determination\":\"Apt\"}",
      "determination: unknown value 'Apt'"},
