@@ -7,6 +7,15 @@ set -eu
 bin=$1 db=$2 addr=$3
 tenant=00000000-0000-0000-0000-000000000000
 idfile="$db.demo-client-id"
+# Before printing examples for $addr, make sure nothing answers there already (another
+# incidentd, say): curl exits 7 only when nothing accepts the connection.
+rc=0
+curl -s -o /dev/null --max-time 2 "http://$addr/" || rc=$?
+if [ "$rc" -ne 7 ]; then
+    echo "incidentd: run: something already listens on $addr; pick another address with" \
+        "make run RUN_ADDR=127.0.0.1:PORT" >&2
+    exit 69
+fi
 first=no
 if [ ! -s "$db" ]; then
     first=yes
