@@ -256,6 +256,14 @@ int cmd_user(int argc, char **argv)
         if (store_user_create(st, &u, &ei)) {
             cli_error("user create", "%s", ei.msg);
             rc = ei.code == ERR_CONFLICT ? EX_DATAERR_ : cli_exit_code(ei.code);
+        } else {
+            /* Confirms what was stored, in the shape `user list` prints (as `app create`). */
+            json_t *arr = json_array();
+            print_user(arr, &u);
+            char *s = json_dumps(json_array_get(arr, 0), JSON_COMPACT);
+            printf("%s\n", s);
+            free(s);
+            json_decref(arr);
         }
         free(gj);
     } else if (!strcmp(action, "delete")) {

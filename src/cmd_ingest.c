@@ -367,6 +367,36 @@ static int apply_flags(const struct cli_opts *co, struct corr_options *o)
     return 0;
 }
 
+static enum err count_app(void *ctx, const struct store_app *a)
+{
+    (void)a;
+    (*(size_t *)ctx)++;
+    return ERR_OK;
+}
+
+static enum err count_user(void *ctx, const struct store_user *u)
+{
+    (void)u;
+    (*(size_t *)ctx)++;
+    return ERR_OK;
+}
+
+/* A mistyped --tenant or --db stores alerts that no connector will ever read: say so (the
+ * alerts are still stored; a tenant may be filled before its applications are made). */
+static void note_unreadable_tenant(struct store *st, const struct config *cfg)
+{
+    size_t readers = 0;
+    struct err_info ei;
+    err_clear(&ei);
+    if (store_app_list(st, cfg->tenant, count_app, &readers, &ei) ||
+        store_user_list(st, cfg->tenant, count_user, &readers, &ei) || readers > 0)
+        return;
+    fprintf(stderr,
+            "incidentd: ingest: note: tenant '%s' has no application or user in %s, so nothing "
+            "can read these alerts yet (incidentd app create --db %s --tenant %s ...)\n",
+            cfg->tenant, cfg->db, cfg->db, cfg->tenant);
+}
+
 int cmd_ingest(int argc, char **argv)
 {
     struct cli_opts co;
@@ -399,6 +429,8 @@ int cmd_ingest(int argc, char **argv)
             rc = apply_flags(&co, &o);
         }
     }
+    if (!rc)
+        note_unreadable_tenant(st, &cfg);
     int worst = rc;
     for (size_t i = 0; !rc && i < co.nargs; i++) {
         int frc = ingest_file(st, cfg.tenant, &o, co.args[i]);

@@ -853,8 +853,20 @@ START_TEST(test_alerts_ingest_command)
     free(out);
     free(err);
 
+    /* A tenant nothing can read (a typo, or a new database) is stored, with a note. */
+    const char *run_typo[] = {"ingest", "--db", db, "--tenant", "contoso-typo", nd, NULL};
+    ck_assert_int_eq(test_run_cli(run_typo, &out, &err), 0);
+    ck_assert_msg(strstr(err, "note: tenant 'contoso-typo' has no application or user"), "%s", err);
+    free(out);
+    free(err);
+    const char *app[] = {"app",       "create", "--db",       db,       "--tenant",
+                         TEST_TENANT, "--name", "cli-reader", "--role", "Incident.Read.All",
+                         NULL};
+    ck_assert_int_eq(test_run_cli(app, NULL, NULL), 0);
+
     const char *run[] = {"ingest", "--db", db, "--tenant", TEST_TENANT, nd, js, NULL};
     ck_assert_int_eq(test_run_cli(run, &out, &err), 0);
+    ck_assert_msg(!strstr(err, "note:"), "%s", err);
     char want[1400];
     snprintf(want, sizeof(want),
              "%s: 3 alerts: 3 created, 0 updated, 0 unchanged\n"

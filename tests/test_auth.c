@@ -261,7 +261,16 @@ static void user_create(const char *tenant, const char *upn, const char *g1, con
         a[k++] = g2;
     }
     a[k] = NULL;
-    free(cli_ok(a));
+    /* It prints what it stored, as `user list` does. */
+    char *out = cli_ok(a);
+    json_t *u = json_loads(out, 0, NULL);
+    ck_assert_msg(json_is_object(u), "user create printed: %s", out);
+    ck_assert_str_eq(json_string_value(json_object_get(u, "upn")), upn);
+    ck_assert_str_eq(json_string_value(json_object_get(u, "tenant_id")), tenant);
+    ck_assert_uint_eq(json_array_size(json_object_get(u, "device_groups")),
+                      (g1 != NULL) + (g2 != NULL));
+    json_decref(u);
+    free(out);
 }
 
 static void demo(const char *tenant, int n, const char *seed)
