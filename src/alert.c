@@ -304,7 +304,12 @@ enum err alert_parse_batch(json_t *body, size_t max, int64_t now, struct alert_i
     if (json_is_array(body))
         list = body;
     else if (json_is_object(body) && json_object_get(body, "value") &&
-             !json_object_get(body, "alertId")) {
+             json_object_get(body, "alertId"))
+        /* One alert with a `value` field, or a batch with a stray alertId? Neither is guessed. */
+        return err_set(ei, ERR_BODY, -1,
+                       "a body with both alertId and value is ambiguous: send one alert, or "
+                       "{\"value\":[alerts]}");
+    else if (json_is_object(body) && json_object_get(body, "value")) {
         list = json_object_get(body, "value");
         if (!json_is_array(list))
             return err_set(ei, ERR_BODY, -1, "value: expected an array of alerts");

@@ -182,6 +182,8 @@ static const struct {
      "\"determination\":\"Apt\"}",
      "determination: unknown value 'Apt'"},
     {"\"alert\"", "expected an alert object"},
+    {"{\"value\":[{\"alertId\":\"a\",\"title\":\"T\"}],\"alertId\":\"outer\",\"title\":\"o\"}",
+     "a body with both alertId and value is ambiguous"},
 };
 
 START_TEST(test_alert_rejects)
