@@ -617,18 +617,26 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     return e;
 }
 
-/* The explanation stored with a new alert (store.h store_alert_get). */
+static json_t *key_of(const struct match *m)
+{
+    return m ? json_pack("{ssss}", "type", corr_key_name(m->type), "value", m->value) : json_null();
+}
+
+/* The explanation stored with a new alert (store.h store_alert_get). `resolved`: the Resolved
+ * incident it matched but did not reopen (policy `new`), or NULL. */
 static json_t *explanation(const char *action, int64_t incident, const struct match *m,
-                           json_t *merged, json_t *skipped, int64_t now)
+                           json_t *merged, json_t *skipped, const struct match *resolved,
+                           int64_t now)
 {
     char when[TS_FORMAT_MAX];
     ts_format(now, when);
-    json_t *key =
-        m ? json_pack("{ssss}", "type", corr_key_name(m->type), "value", m->value) : json_null();
-    return json_pack("{sssIsososososs}", "action", action, "correlatedIncidentId",
-                     (json_int_t)incident, "key", key, "matchedAlertId",
+    json_t *rs = resolved ? json_pack("{sIsoss}", "incidentId", (json_int_t)resolved->id, "key",
+                                      key_of(resolved), "matchedAlertId", resolved->alert_id)
+                          : json_null();
+    return json_pack("{sssIsosososossso}", "action", action, "correlatedIncidentId",
+                     (json_int_t)incident, "key", key_of(m), "matchedAlertId",
                      m ? json_string(m->alert_id) : json_null(), "merged", merged, "mergeSkipped",
-                     skipped ? skipped : json_null(), "time", when);
+                     skipped ? skipped : json_null(), "time", when, "resolvedNotReopened", rs);
 }
 
 /* Stores a new alert's row and its key rows; `keys` are the alert's, already extracted for
@@ -714,7 +722,9 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
         json_array_append(target->alerts ? target->alerts : target->added, a->alert);
         target->dirty = true;
         *incident = target->inc.id;
-        json_t *x = explanation(action, target->inc.id, why, merged, skipped, b->now);
+        /* Policy `new` passed over a Resolved match: say so, or the alert looks unmatched. */
+        const struct match *passed = !why && resolved ? resolved : NULL;
+        json_t *x = explanation(action, target->inc.id, why, merged, skipped, passed, b->now);
         merged = NULL;
         skipped = NULL;
         e = insert_alert(b, a, keys, nkeys, target->inc.id, x, ei);
@@ -1339,6 +1349,9 @@ enum err sqlite_alert_get(struct store *base, const struct store_scope *scope, c
     /* The current incident first: a later merge may have moved the alert. */
     json_t *c = json_pack("{sI}", "incidentId", (json_int_t)incident);
     json_object_update(c, why);
+    /* Explanations stored before the field existed, and imported alerts, have the same shape. */
+    if (!json_object_get(c, "resolvedNotReopened"))
+        json_object_set_new(c, "resolvedNotReopened", json_null());
     *correlation_out = c;
 rollback:
     sqlite3_finalize(s);
