@@ -156,14 +156,15 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
     /* Runs inside the writer's COMMIT, so under write_lock like restart_at. */
     if (frames < CKPT_FRAMES_MAX)
         st->restart_at = CKPT_FRAMES_MAX; /* the WAL restarted */
-    if (frames >= st->restart_at) {
+    if (frames >= st->restart_at && !atomic_load(&st->ckpt_running)) {
         st->restart_tries++;
-        /* BUSY: a read outlived the busy timeout (a client holding a transaction open) or the
-         * thread holds the checkpoint. Waiting again at every commit would stall each one for
-         * the whole timeout, so the next try waits for another CKPT_FRAMES_MAX frames. */
+        /* BUSY: a read outlived the busy timeout (a client holding a transaction open), or the
+         * thread started a checkpoint meanwhile (SQLite then refuses at once; the next commit
+         * tries again). Waiting again at every commit for such a read would stall each one
+         * for the whole timeout, so the next try waits for another CKPT_FRAMES_MAX frames. */
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL) == SQLITE_OK)
             st->restart_at = CKPT_FRAMES_MAX;
-        else
+        else if (!atomic_load(&st->ckpt_running))
             st->restart_at = frames + CKPT_FRAMES_MAX;
     } else if (frames >= CKPT_FRAMES) {
         pthread_mutex_lock(&st->ckpt_lock);
@@ -198,7 +199,9 @@ static void *checkpointer(void *arg)
             break;
         st->ckpt_due = false;
         pthread_mutex_unlock(&st->ckpt_lock);
+        atomic_store(&st->ckpt_running, true);
         checkpoint_once(st);
+        atomic_store(&st->ckpt_running, false);
         pthread_mutex_lock(&st->ckpt_lock);
     }
     pthread_mutex_unlock(&st->ckpt_lock);

@@ -8,6 +8,7 @@
 
 #include "store_int.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 enum wstmt {
@@ -52,6 +53,7 @@ struct sqlite_store {
     pthread_mutex_t ckpt_lock;
     pthread_cond_t ckpt_cond;
     bool ckpt_due, ckpt_stop;
+    atomic_bool ckpt_running; /* the thread is checkpointing (read by the writer's WAL hook) */
     /* WAL frames from which the writer checkpoints itself in RESTART mode, and how many times
      * it tried; guarded by write_lock. */
     int restart_at;
