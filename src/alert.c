@@ -234,12 +234,33 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
     /* The server owns incidentId (CONTRACT §2); whatever the sender put there is not content. */
     json_object_set_new(a, "incidentId", json_null());
 
+    /* PATCH reads an empty assignee as unassigned (CONTRACT §5); so does ingestion. */
+    json_t *who = json_object_get(a, "assignedTo");
+    if (json_is_string(who) && json_string_length(who) == 0)
+        json_object_set_new(a, "assignedTo", json_null());
+
     /* The hash covers what the sender sent, before server defaults: an alert sent again without
-     * creationTime must compare equal to its first copy, not differ by the arrival time. */
+     * creationTime must compare equal to its first copy, not differ by the arrival time. A
+     * triage field sent as null (clear it) and one left out (keep the stored value) read the
+     * same in the canonical form but not on an update, so which were sent as null is hashed
+     * too; nothing is added when none was, so earlier hashes still compare equal. */
+    static const char *const nullable_triage[] = {"resolvedTime", "assignedTo", "classification",
+                                                  "determination"};
+    unsigned sent_null = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(nullable_triage); i++) {
+        json_t *v = json_object_get(src, nullable_triage[i]);
+        if (v && (json_is_null(v) || json_is_null(json_object_get(a, nullable_triage[i]))))
+            sent_null |= 1u << i;
+    }
     char *text = json_dumps(a, JSON_COMPACT);
     if (!text) {
         e = err_set(ei, ERR_NOMEM, -1, "out of memory");
         goto fail;
+    }
+    if (sent_null) {
+        size_t len = strlen(text);
+        text = xrealloc(text, len + 24);
+        snprintf(text + len, 24, "\n#null=%u", sent_null);
     }
     sha256(text, strlen(text), out->hash);
     free(text);
@@ -278,6 +299,11 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
                  given_last != INT64_MIN && given_last < creation ? given_last : creation);
     int64_t first = time_of(a, "firstActivity");
     default_time(a, "lastActivity", first);
+    /* A Resolved alert says when (PATCH sets it on resolving); the sender's update time is the
+     * closest fact. */
+    if (json_is_null(json_object_get(a, "resolvedTime")) &&
+        !strcmp(json_string_value(json_object_get(a, "status")), "Resolved"))
+        json_object_set(a, "resolvedTime", json_object_get(a, "lastUpdatedTime"));
     int64_t last = time_of(a, "lastActivity");
     if (last < first) {
         e = err_set(ei, ERR_BODY, -1, "%s%slastActivity: earlier than firstActivity", path, dot);

@@ -429,14 +429,15 @@ int cmd_ingest(int argc, char **argv)
             rc = apply_flags(&co, &o);
         }
     }
-    if (!rc)
-        note_unreadable_tenant(st, &cfg);
     int worst = rc;
     for (size_t i = 0; !rc && i < co.nargs; i++) {
         int frc = ingest_file(st, cfg.tenant, &o, co.args[i]);
         if (frc && !worst)
             worst = frc;
     }
+    /* After the files, so a rejected file (nothing stored) does not get it. */
+    if (!worst)
+        note_unreadable_tenant(st, &cfg);
     store_free(st);
     config_release(&cfg);
     return worst;

@@ -560,6 +560,15 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     merge_comments(&s->inc, &from->inc);
     if (!s->inc.assigned_to && from->inc.assigned_to)
         s->inc.assigned_to = xstrdup(from->inc.assigned_to);
+    /* Assigning an incident assigns its alerts (CONTRACT §5): those that had nobody, from
+     * either side, take the survivor's assignee. */
+    if (s->inc.assigned_to && *s->inc.assigned_to)
+        json_array_foreach(s->alerts, i, v)
+        {
+            const char *who = json_string_value(json_object_get(v, "assignedTo"));
+            if (!who || !*who)
+                json_object_set_new(v, "assignedTo", json_string(s->inc.assigned_to));
+        }
     if (s->inc.classification == CLASSIFICATION_UNKNOWN &&
         from->inc.classification != CLASSIFICATION_UNKNOWN) {
         s->inc.classification = from->inc.classification;
@@ -717,7 +726,8 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
     if (!e) {
         /* Assigning an incident assigns its alerts (CONTRACT §5), including those that join it
          * later, unless the sender assigned the alert itself. */
-        if (target->inc.assigned_to && (a->defaulted & ALERT_OMIT_ASSIGNED))
+        if (target->inc.assigned_to && *target->inc.assigned_to &&
+            (a->defaulted & ALERT_OMIT_ASSIGNED))
             json_object_set_new(a->alert, "assignedTo", json_string(target->inc.assigned_to));
         json_array_append(target->alerts ? target->alerts : target->added, a->alert);
         target->dirty = true;
@@ -760,7 +770,8 @@ static void keep_field(json_t *alert, json_t *old, const char *key)
  * with a new severity must not undo that. resolvedTime follows the status it belongs to. */
 static void keep_triage(json_t *alert, json_t *old, unsigned defaulted)
 {
-    if (defaulted & ALERT_OMIT_STATUS)
+    /* An imported alert may have no status: the update's default (New) stands then. */
+    if ((defaulted & ALERT_OMIT_STATUS) && json_is_string(json_object_get(old, "status")))
         keep_field(alert, old, "status");
     if ((defaulted & ALERT_OMIT_RESOLVED) &&
         json_equal(json_object_get(alert, "status"), json_object_get(old, "status")))
@@ -770,6 +781,14 @@ static void keep_triage(json_t *alert, json_t *old, unsigned defaulted)
     if (defaulted & ALERT_OMIT_VERDICT) {
         keep_field(alert, old, "classification");
         keep_field(alert, old, "determination");
+    }
+    /* A kept Resolved status with its time sent as null: the stored time, or the update's. */
+    if (json_is_null(json_object_get(alert, "resolvedTime")) &&
+        json_is_string(json_object_get(alert, "status")) &&
+        !strcmp(json_string_value(json_object_get(alert, "status")), "Resolved")) {
+        json_t *t = json_object_get(old, "resolvedTime");
+        json_object_set(alert, "resolvedTime",
+                        json_is_string(t) ? t : json_object_get(alert, "lastUpdatedTime"));
     }
 }
 

@@ -849,6 +849,7 @@ START_TEST(test_alerts_ingest_command)
     char *out = NULL, *err = NULL;
     ck_assert_int_eq(test_run_cli(run_bad, &out, &err), 65);
     ck_assert_msg(strstr(err, bad) && strstr(err, "line 3: title: expected a string"), "%s", err);
+    ck_assert_msg(!strstr(err, "note:"), "a rejected file stored nothing: %s", err);
     ck_assert_str_eq(out, "");
     free(out);
     free(err);
