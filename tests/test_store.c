@@ -257,23 +257,33 @@ START_TEST(test_store_reopen_keeps_data)
 }
 END_TEST
 
-/* Ingests one alert with `devices` (stolen) for tenant t; returns the incident it went to. */
-static int64_t ingest_devices(const char *alert_id, json_t *devices)
+/* Ingests `body` (one alert or {"value":[...]}, stolen) for tenant t with the default
+ * correlation settings; fills r (room for `cap` results) and returns how many alerts it held. */
+static size_t ingest_body(json_t *body, struct store_ingested *r, size_t cap)
 {
-    json_t *body = json_pack("{sssssoss}", "alertId", alert_id, "title", "T", "devices", devices,
-                             "firstActivity", "2021-01-01T00:00:00Z");
     struct alert_in *a;
     size_t n;
     struct err_info ei;
     err_clear(&ei);
     ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
+    ck_assert_uint_le(n, cap);
     struct corr_options o;
     corr_options_init(&o);
-    struct store_ingested r;
-    ck_assert_msg(store_alert_ingest(st, "t", &o, a, 1, &r, &ei) == ERR_OK, "%s", ei.msg);
-    alert_in_release(&a[0]);
+    ck_assert_msg(store_alert_ingest(st, "t", &o, a, n, r, &ei) == ERR_OK, "%s", ei.msg);
+    for (size_t i = 0; i < n; i++)
+        alert_in_release(&a[i]);
     free(a);
     json_decref(body);
+    return n;
+}
+
+/* Ingests one alert with `devices` (stolen) for tenant t; returns the incident it went to. */
+static int64_t ingest_devices(const char *alert_id, json_t *devices)
+{
+    struct store_ingested r;
+    ingest_body(json_pack("{sssssoss}", "alertId", alert_id, "title", "T", "devices", devices,
+                          "firstActivity", "2021-01-01T00:00:00Z"),
+                &r, 1);
     return r.incident_id;
 }
 
@@ -334,10 +344,6 @@ END_TEST
  * alerts join an incident that already has a summary and rewrite it. */
 static void ingest_load(int batches, size_t pad_len)
 {
-    struct corr_options o;
-    corr_options_init(&o);
-    struct err_info ei;
-    err_clear(&ei);
     char *pad = malloc(pad_len + 1);
     memset(pad, 'x', pad_len);
     pad[pad_len] = '\0';
@@ -353,16 +359,8 @@ static void ingest_load(int batches, size_t pad_len)
                                             "description", pad, "devices", "deviceDnsName", dev,
                                             "entities", "entityType", "File", "sha256", file));
         }
-        json_t *body = json_pack("{so}", "value", list);
-        struct alert_in *a;
-        size_t n;
-        ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
         struct store_ingested r[50];
-        ck_assert_msg(store_alert_ingest(st, "t", &o, a, n, r, &ei) == ERR_OK, "%s", ei.msg);
-        for (size_t i = 0; i < n; i++)
-            alert_in_release(&a[i]);
-        free(a);
-        json_decref(body);
+        ingest_body(json_pack("{so}", "value", list), r, 50);
     }
     free(pad);
 }
@@ -469,10 +467,6 @@ START_TEST(test_store_out_of_order_alerts_stay_sorted)
         order[i] = order[j];
         order[j] = tmp;
     }
-    struct corr_options o;
-    corr_options_init(&o);
-    struct err_info ei;
-    err_clear(&ei);
     int sent = 0;
     for (int b = 0; sent < N; b++) {
         int size = 1 + b % 7;
@@ -486,18 +480,12 @@ START_TEST(test_store_out_of_order_alerts_stay_sorted)
                                                   "creationTime", when, "devices", "deviceDnsName",
                                                   "pc-shuffle"));
         }
-        json_t *body = json_pack("{so}", "value", list);
-        struct alert_in *a;
-        size_t n;
-        ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
         struct store_ingested r[8];
-        ck_assert_msg(store_alert_ingest(st, "t", &o, a, n, r, &ei) == ERR_OK, "%s", ei.msg);
-        for (size_t i = 0; i < n; i++) {
+        size_t n = ingest_body(json_pack("{so}", "value", list), r, 8);
+        for (size_t i = 0; i < n; i++)
             ck_assert_int_eq(r[i].incident_id, 1);
-            alert_in_release(&a[i]);
-        }
-        free(a);
-        json_decref(body);
+        struct err_info ei;
+        err_clear(&ei);
 
         struct buf doc;
         buf_init(&doc, BUF_UNLIMITED);
