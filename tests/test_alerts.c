@@ -116,6 +116,19 @@ static void as(const char *token, char *header, size_t cap)
     snprintf(header, cap, "Authorization: Bearer %s", token);
 }
 
+/* The Authorization header of a delegated token for registered user `upn` with `scope`. */
+static void as_user(const struct test_server *s, const char *upn, const char *scope, char *header,
+                    size_t cap)
+{
+    const char *tok[] = {"token",  "--db", s->db,     "--tenant", TEST_TENANT,
+                         "--user", upn,    "--scope", scope,      NULL};
+    char *out = NULL;
+    ck_assert_int_eq(test_run_cli(tok, &out, NULL), 0);
+    out[strcspn(out, "\r\n")] = '\0';
+    as(out, header, cap);
+    free(out);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * POST /api/alerts
  */
@@ -704,22 +717,8 @@ START_TEST(test_alerts_scoped_user_sees_only_visible_alerts)
                             "--tenant",       TEST_TENANT, "--upn", "analyst@contoso.com",
                             "--device-group", "G1",        NULL};
     ck_assert_int_eq(test_run_cli(create, NULL, NULL), 0);
-    const char *tok[] = {"token",
-                         "--db",
-                         srv.db,
-                         "--tenant",
-                         TEST_TENANT,
-                         "--user",
-                         "analyst@contoso.com",
-                         "--scope",
-                         "Incident.Read",
-                         NULL};
-    char *out = NULL;
-    ck_assert_int_eq(test_run_cli(tok, &out, NULL), 0);
-    out[strcspn(out, "\r\n")] = '\0';
     char auth[4200];
-    as(out, auth, sizeof(auth));
-    free(out);
+    as_user(&srv, "analyst@contoso.com", "Incident.Read", auth, sizeof(auth));
     const char *const h[] = {auth, NULL};
     struct test_resp r;
     ck_assert(test_http(&srv, "GET", "/api/alerts/scope-mine", NULL, NULL, h, &r));
@@ -735,20 +734,7 @@ START_TEST(test_alerts_scoped_user_sees_only_visible_alerts)
     test_resp_free(&r);
     /* With the scope it still may not: correlation could join, or an update rewrite, an alert
      * of an incident outside its groups, and the results would reveal which alert ids exist. */
-    const char *tok2[] = {"token",
-                          "--db",
-                          srv.db,
-                          "--tenant",
-                          TEST_TENANT,
-                          "--user",
-                          "analyst@contoso.com",
-                          "--scope",
-                          "Alert.ReadWrite",
-                          NULL};
-    ck_assert_int_eq(test_run_cli(tok2, &out, NULL), 0);
-    out[strcspn(out, "\r\n")] = '\0';
-    as(out, auth, sizeof(auth));
-    free(out);
+    as_user(&srv, "analyst@contoso.com", "Alert.ReadWrite", auth, sizeof(auth));
     char *rewrite = alert_text("scope-theirs", "dev-g2", "High", "G2");
     ck_assert(test_http(&srv, "POST", "/api/alerts", "application/json", rewrite, h, &r));
     test_expect_error(&r, 403, "Forbidden");
