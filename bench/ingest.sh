@@ -70,15 +70,17 @@ if [ ! -s "$prep" ] || [ "$base" -nt "$prep" ] || [ "$bin" -nt "$prep" ]; then
                coalesce(json_extract(d.value, '\$.osBuild'), ''),
                coalesce(json_extract(d.value, '\$.rbacGroupName'), 'Default'),
                json_extract(d.value, '\$.firstSeen')
-        FROM alerts a, json_each(json_extract(a.doc, '\$.devices')) d
-        WHERE a.incident_id > $n - 5000 GROUP BY 1 ORDER BY 1" > "$prep.devices"
+        FROM incidents i, json_each(json_extract('{' || i.doc, '\$.alerts')) a,
+             json_each(json_extract(a.value, '\$.devices')) d
+        WHERE i.incident_id > $n - 5000 GROUP BY 1 ORDER BY 1" > "$prep.devices"
     sqlite3 -separator "$(printf '\t')" "$prep.tmp" "
         SELECT json_extract(e.value, '\$.accountName'),
                coalesce(json_extract(e.value, '\$.domainName'), 'CONTOSO'),
                min(json_extract(e.value, '\$.userSid')), json_extract(e.value, '\$.aadUserId'),
                json_extract(e.value, '\$.userPrincipalName')
-        FROM alerts a, json_each(json_extract(a.doc, '\$.entities')) e
-        WHERE a.incident_id > $n - 5000 AND json_extract(e.value, '\$.entityType') = 'User'
+        FROM incidents i, json_each(json_extract('{' || i.doc, '\$.alerts')) a,
+             json_each(json_extract(a.value, '\$.entities')) e
+        WHERE i.incident_id > $n - 5000 AND json_extract(e.value, '\$.entityType') = 'User'
           AND json_extract(e.value, '\$.aadUserId') IS NOT NULL
         GROUP BY 4 ORDER BY 4" > "$prep.users"
     sqlite3 "$prep.tmp" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null

@@ -102,24 +102,18 @@ static int alert_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
-int64_t incident_alert_sort_time(json_t *alert)
-{
-    json_t *ct = json_object_get(alert, "creationTime");
-    int64_t t = INT64_MIN;
-    if (json_is_string(ct) && ts_parse(json_string_value(ct), json_string_length(ct),
-                                       TS_LENIENT_FRACTION, &t, NULL) != ERR_OK)
-        t = INT64_MIN;
-    return t;
-}
-
 void incident_settle_alerts(json_t *alerts, int64_t incident_id)
 {
     size_t n = json_array_size(alerts);
     struct alert_sort *s = xcalloc(n ? n : 1, sizeof(*s));
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get(alerts, i);
+        json_t *ct = json_object_get(a, "creationTime");
         s[i].alert = json_incref(a);
-        s[i].creation = incident_alert_sort_time(a);
+        s[i].creation = INT64_MIN;
+        if (json_is_string(ct))
+            ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION,
+                     &s[i].creation, NULL);
         const char *id = json_string_value(json_object_get(a, "alertId"));
         s[i].id = id ? id : "";
     }
@@ -419,7 +413,7 @@ static enum err put_time(struct buf *b, const char *key, int64_t ticks)
 
 static enum err put_json(struct buf *b, json_t *v)
 {
-    char *s = incident_alert_text(v);
+    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!s)
         return ERR_NOMEM;
     enum err e = buf_puts(b, s);
@@ -466,12 +460,7 @@ enum err incident_doc_head(const struct incident *inc, struct buf *b)
     return e ? ERR_TOO_LARGE : ERR_OK;
 }
 
-char *incident_alert_text(json_t *alert)
-{
-    return json_dumps(alert, JSON_COMPACT | JSON_ENCODE_ANY);
-}
-
-enum err incident_doc_alerts(json_t *alerts, struct buf *b)
+enum err incident_doc_alerts_at(json_t *alerts, struct buf *b, size_t *ends)
 {
     enum err e = buf_putc(b, '[');
     size_t i;
@@ -481,9 +470,16 @@ enum err incident_doc_alerts(json_t *alerts, struct buf *b)
         if (i)
             e |= buf_putc(b, ',');
         e |= put_json(b, a);
+        if (ends)
+            ends[i] = b->len;
     }
     e |= buf_puts(b, "]}");
     return e ? ERR_TOO_LARGE : ERR_OK;
+}
+
+enum err incident_doc_alerts(json_t *alerts, struct buf *b)
+{
+    return incident_doc_alerts_at(alerts, b, NULL);
 }
 
 enum err incident_doc_prefix(struct buf *b, const char *context_base, int64_t id,
@@ -719,30 +715,49 @@ enum err incident_patch_apply(struct incident *inc, const struct incident_patch 
     return ERR_OK;
 }
 
-bool incident_alert_cascade(json_t *a, const struct incident *inc, bool cascade_status,
-                            bool cascade_assign, int64_t now)
+enum err incident_alerts_cascade(const char *alerts_text, size_t len, const struct incident *inc,
+                                 bool cascade_status, bool cascade_assign, int64_t now,
+                                 struct buf *out)
 {
+    /* The stored text ends with the incident's closing brace after the array. */
+    while (len > 0 && alerts_text[len - 1] != '}')
+        len--;
+    if (len == 0)
+        return ERR_STORAGE;
+    json_error_t jerr;
+    json_t *alerts = json_loadb(alerts_text, len - 1, 0, &jerr);
+    if (!json_is_array(alerts)) {
+        json_decref(alerts);
+        return ERR_STORAGE;
+    }
     char ts[TS_FORMAT_MAX];
     ts_format(now, ts);
-    bool touched = false;
-    if (cascade_status) {
-        const char *st = json_string_value(json_object_get(a, "status"));
-        if (!st || strcmp(st, "Resolved") != 0) {
-            json_object_set_new(a, "status", json_string("Resolved"));
-            json_object_set_new(a, "resolvedTime", json_string(ts));
-            touched = true;
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a)
+    {
+        bool touched = false;
+        if (cascade_status) {
+            const char *st = json_string_value(json_object_get(a, "status"));
+            if (!st || strcmp(st, "Resolved") != 0) {
+                json_object_set_new(a, "status", json_string("Resolved"));
+                json_object_set_new(a, "resolvedTime", json_string(ts));
+                touched = true;
+            }
         }
-    }
-    if (cascade_assign) {
-        json_t *cur = json_object_get(a, "assignedTo");
-        json_t *want = inc->assigned_to ? json_string(inc->assigned_to) : json_null();
-        if (!json_equal(cur, want)) {
-            json_object_set(a, "assignedTo", want);
-            touched = true;
+        if (cascade_assign) {
+            json_t *cur = json_object_get(a, "assignedTo");
+            json_t *want = inc->assigned_to ? json_string(inc->assigned_to) : json_null();
+            if (!json_equal(cur, want)) {
+                json_object_set(a, "assignedTo", want);
+                touched = true;
+            }
+            json_decref(want);
         }
-        json_decref(want);
+        if (touched)
+            json_object_set_new(a, "lastUpdatedTime", json_string(ts));
     }
-    if (touched)
-        json_object_set_new(a, "lastUpdatedTime", json_string(ts));
-    return touched;
+    enum err e = incident_doc_alerts(alerts, out);
+    json_decref(alerts);
+    return e;
 }

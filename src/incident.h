@@ -88,10 +88,6 @@ json_t *incident_alert_canonical(json_t *src, const char *where, int64_t inciden
  */
 void incident_settle_alerts(json_t *alerts, int64_t incident_id);
 
-/* The position an alert sorts at: its creationTime in ticks, INT64_MIN when missing or
- * unreadable (CONTRACT §2; ties go by alertId). The SQLite store keeps it per alert row. */
-int64_t incident_alert_sort_time(json_t *alert);
-
 /* Appends the comments array as JSON text (from comments or comments_text). */
 enum err incident_comments_json(const struct incident *inc, struct buf *out);
 
@@ -101,9 +97,9 @@ enum err incident_doc_head(const struct incident *inc, struct buf *out);
 
 /* Appends `[alert,…]}`: the alerts array and the incident's closing brace. */
 enum err incident_doc_alerts(json_t *alerts, struct buf *out);
-/* The canonical text of one alert (or any JSON value) in documents: compact, keys in their
- * canonical order. Owned by the caller (free); NULL when out of memory. */
-char *incident_alert_text(json_t *alert);
+/* The same, and when `ends` is not NULL (one slot per alert, caller-owned) records where each
+ * alert's text ends, as an offset in `out` just past its closing brace. */
+enum err incident_doc_alerts_at(json_t *alerts, struct buf *out, size_t *ends);
 
 /* Appends `{"@odata.context":"<base>/api/$metadata#Incidents/$entity",` when base is non-NULL,
  * else `{`, then `"incidentId":N,"incidentUri":"<portal>/incidents/N?tid=<tenant>",`. */
@@ -157,12 +153,13 @@ enum err incident_patch_apply(struct incident *inc, const struct incident_patch 
                               struct err_info *ei);
 
 /*
- * Applies a cascade to one stored alert (CONTRACT §5): when the incident is resolved the alert
- * becomes Resolved with resolvedTime = now (unless already resolved); when it is (un)assigned the
- * alert takes its assignedTo. A changed alert gets lastUpdatedTime = now (ticks). Returns true
- * when the alert changed; `alert` is modified in place.
+ * Rewrites an alerts array (text from `[` to the end of the stored doc, i.e. including the
+ * incident's closing brace) after a cascade: alerts of a resolved incident become Resolved with
+ * resolvedTime = now (unless already resolved); an (un)assigned incident's alerts take its
+ * assignedTo. Changed alerts get lastUpdatedTime = now. Appends `[...]}` to out.
  */
-bool incident_alert_cascade(json_t *alert, const struct incident *inc, bool cascade_status,
-                            bool cascade_assign, int64_t now);
+enum err incident_alerts_cascade(const char *alerts_text, size_t len, const struct incident *inc,
+                                 bool cascade_status, bool cascade_assign, int64_t now,
+                                 struct buf *out);
 
 #endif

@@ -274,8 +274,7 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
     sqlite3_exec(st->writer, "PRAGMA mmap_size=268435456", NULL, NULL, NULL);
     sqlite3_exec(st->writer, "PRAGMA cache_size=-65536", NULL, NULL, NULL);
     sqlite3_exec(st->writer, "PRAGMA journal_size_limit=67108864", NULL, NULL, NULL);
-    if (sq_migrate(st->writer, ei) || sq_split_pending(st, ei) || sq_index_pending(st, ei) ||
-        checkpointer_start(st, o, ei))
+    if (sq_migrate(st->writer, ei) || sq_index_pending(st, ei) || checkpointer_start(st, o, ei))
         goto fail;
     for (int i = 0; i < n; i++) {
         if (sq_connect(o, true, &st->readers[i], ei))
@@ -358,9 +357,6 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
     buf_init(&sql, BUF_UNLIMITED);
     struct odata_sql_params *params = xmalloc(sizeof(*params));
     params->n = 0;
-    struct buf row;
-    buf_init(&row, BUF_UNLIMITED);
-    sqlite3_stmt *aq = NULL;
     enum err e = buf_puts(&sql, "SELECT incident_id, doc FROM incidents WHERE tenant_id = ?");
     e |= sq_append_scope(&sql, scope);
     if (q->filter) {
@@ -373,7 +369,6 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
     e |= buf_puts(&sql, " LIMIT ? OFFSET ?");
     if (e) {
         buf_release(&sql);
-        buf_release(&row);
         free(params);
         return err_set(ei, ERR_ODATA, -1, "$filter is too complex");
     }
@@ -397,11 +392,6 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
     /* One extra row tells whether a nextLink is due. */
     sqlite3_bind_int64(s, idx++, q->top + 1);
     sqlite3_bind_int64(s, idx++, q->skip);
-    /* Each incident is its head and its alert rows (schema 4), assembled in one buffer. */
-    if (sq_prepare(db, SQ_ALERTS_OF_SQL, &aq, ei)) {
-        e = ERR_STORAGE;
-        goto done;
-    }
     int64_t rows = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -410,21 +400,15 @@ static enum err sqlite_incident_list(struct store *base, const struct store_scop
             break;
         }
         rows++;
-        int64_t id = sqlite3_column_int64(s, 0);
-        buf_reset(&row);
-        e = buf_append(&row, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1));
-        e = e ? err_set(ei, e, -1, "incident %" PRId64 " is too large", id)
-              : sq_alerts_text(db, aq, scope->tenant, id, &row, ei);
-        e = e ? e : fn(ctx, id, row.data, row.len);
+        e = fn(ctx, sqlite3_column_int64(s, 0), (const char *)sqlite3_column_text(s, 1),
+               (size_t)sqlite3_column_bytes(s, 1));
         if (e)
             goto done;
     }
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         e = sq_fail(db, "listing incidents", ei);
 done:
-    sqlite3_finalize(aq);
     sqlite3_finalize(s);
-    buf_release(&row);
     sq_reader_release(st, db);
     buf_release(&sql);
     free(params);
@@ -435,10 +419,8 @@ static enum err sqlite_incident_get(struct store *base, const struct store_scope
                                     store_row_fn *fn, void *ctx, struct err_info *ei)
 {
     struct sqlite_store *st = SQ(base);
-    struct buf sql, doc;
+    struct buf sql;
     buf_init(&sql, BUF_UNLIMITED);
-    buf_init(&doc, BUF_UNLIMITED);
-    sqlite3_stmt *aq = NULL;
     buf_puts(&sql, "SELECT doc FROM incidents WHERE tenant_id = ? AND incident_id = ?");
     sq_append_scope(&sql, scope);
     sqlite3 *db = sq_reader_acquire(st);
@@ -450,29 +432,18 @@ static enum err sqlite_incident_get(struct store *base, const struct store_scope
     sqlite3_bind_text(s, idx++, scope->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, idx++, id);
     sq_bind_scope(s, &idx, scope);
-    /* The alert rows are read while `s` is still on its row: both in one read transaction,
-     * so head and alerts agree. */
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        e = buf_append(&doc, sqlite3_column_text(s, 0), (size_t)sqlite3_column_bytes(s, 0));
-        e = e ? err_set(ei, e, -1, "incident %" PRId64 " is too large", id)
-              : sq_prepare(db, SQ_ALERTS_OF_SQL, &aq, ei);
-        e = e ? e : sq_alerts_text(db, aq, scope->tenant, id, &doc, ei);
-    } else if (rc == SQLITE_DONE) {
+    if (rc == SQLITE_ROW)
+        e = fn(ctx, id, (const char *)sqlite3_column_text(s, 0),
+               (size_t)sqlite3_column_bytes(s, 0));
+    else if (rc == SQLITE_DONE)
         e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);
-    } else {
+    else
         e = sq_fail(db, "reading an incident", ei);
-    }
-    sqlite3_finalize(aq);
-    sqlite3_finalize(s);
-    s = NULL;
-    if (!e)
-        e = fn(ctx, id, doc.data, doc.len);
 done:
     sqlite3_finalize(s);
     sq_reader_release(st, db);
     buf_release(&sql);
-    buf_release(&doc);
     return e;
 }
 
@@ -499,15 +470,17 @@ static enum err sqlite_incident_count(struct store *base, const char *tenant, in
  * Writes (caller holds write_lock and an open transaction)
  */
 
+/* Loads an incident's scalar state, tags and comments, plus its stored doc and alerts offset. */
 enum err sq_load_incident(struct sqlite_store *st, const char *tenant, int64_t id,
-                          struct incident *inc, struct buf *head, struct err_info *ei)
+                          struct incident *inc, struct buf *doc, size_t *alerts_off,
+                          struct err_info *ei)
 {
     sqlite3 *db = st->writer;
     sqlite3_stmt *s;
     if (sq_wstmt(st, W_LOAD_INCIDENT,
                  "SELECT redirect_incident_id, incident_name, created_time, last_update_time, "
                  "assigned_to, classification, determination, status, severity, tags, "
-                 "comments, doc FROM incidents WHERE tenant_id = ? AND "
+                 "comments, doc, alerts_off FROM incidents WHERE tenant_id = ? AND "
                  "incident_id = ?",
                  &s, ei))
         return ERR_STORAGE;
@@ -541,17 +514,22 @@ enum err sq_load_incident(struct sqlite_store *st, const char *tenant, int64_t i
         if (!json_is_array(inc->tags) || inc->comments_text.len == 0) {
             incident_release(inc);
             e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
-        } else if (head) {
-            buf_reset(head);
-            e = buf_append(head, sqlite3_column_text(s, 11), (size_t)sqlite3_column_bytes(s, 11));
+        } else {
+            buf_reset(doc);
+            e = buf_append(doc, sqlite3_column_text(s, 11), (size_t)sqlite3_column_bytes(s, 11));
+            *alerts_off = (size_t)sqlite3_column_int64(s, 12);
+            if (*alerts_off > doc->len)
+                e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
         }
     }
     sqlite3_reset(s);
     return e;
 }
 
+/* Writes an incident row (insert or replace by tenant and id). */
 enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const struct incident *inc,
-                          const char *summary, struct err_info *ei)
+                          const struct buf *doc, size_t alerts_off, const char *summary,
+                          struct err_info *ei)
 {
     sqlite3 *db = st->writer;
     sqlite3_stmt *s;
@@ -570,12 +548,6 @@ enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const str
                  "excluded.alerts_off, alert_summary = excluded.alert_summary",
                  &s, ei))
         return ERR_STORAGE;
-    struct buf head;
-    buf_init(&head, BUF_UNLIMITED);
-    if (incident_doc_head(inc, &head)) {
-        buf_release(&head);
-        return err_set(ei, ERR_TOO_LARGE, -1, "cannot build incident %" PRId64, inc->id);
-    }
     char *tags = json_dumps(inc->tags, JSON_COMPACT);
     struct buf comments;
     buf_init(&comments, BUF_UNLIMITED);
@@ -599,8 +571,8 @@ enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const str
     sqlite3_bind_int(s, 11, (int)inc->severity);
     sqlite3_bind_text(s, 12, tags, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 13, comments.data, (int)comments.len, SQLITE_STATIC);
-    sqlite3_bind_text(s, 14, head.data, (int)head.len, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 15, (int64_t)head.len);
+    sqlite3_bind_text(s, 14, doc->data, (int)doc->len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 15, (int64_t)alerts_off);
     if (summary)
         sqlite3_bind_text(s, 16, summary, -1, SQLITE_STATIC);
     else
@@ -611,83 +583,6 @@ enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const str
     sqlite3_reset(s);
     free(tags);
     buf_release(&comments);
-    buf_release(&head);
-    return e;
-}
-
-enum err sq_alerts_text(sqlite3 *db, sqlite3_stmt *q, const char *tenant, int64_t id,
-                        struct buf *out, struct err_info *ei)
-{
-    sqlite3_reset(q);
-    sqlite3_bind_text(q, 1, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, id);
-    enum err e = buf_putc(out, '[');
-    int rc, n = 0;
-    while (!e && (rc = sqlite3_step(q)) == SQLITE_ROW) {
-        if (n++)
-            e = buf_putc(out, ',');
-        e = e ? e : buf_append(out, sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0));
-    }
-    e = e ? e : buf_puts(out, "]}");
-    if (e)
-        e = err_set(ei, e, -1, "incident %" PRId64 " is too large", id);
-    else if (rc != SQLITE_DONE)
-        e = sq_fail(db, "reading alerts", ei);
-    sqlite3_reset(q);
-    return e;
-}
-
-json_t *sq_alerts_load(struct sqlite_store *st, const char *tenant, int64_t id, struct err_info *ei)
-{
-    sqlite3_stmt *q;
-    if (sq_wstmt(st, W_ALERTS_OF, SQ_ALERTS_OF_SQL, &q, ei))
-        return NULL;
-    sqlite3_bind_text(q, 1, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, id);
-    json_t *alerts = json_array();
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        json_t *a = json_loadb((const char *)sqlite3_column_text(q, 0),
-                               (size_t)sqlite3_column_bytes(q, 0), 0, NULL);
-        if (!json_is_object(a)) {
-            json_decref(a);
-            rc = SQLITE_CORRUPT;
-            break;
-        }
-        json_array_append_new(alerts, a);
-    }
-    sqlite3_reset(q);
-    if (rc == SQLITE_DONE)
-        return alerts;
-    json_decref(alerts);
-    if (rc == SQLITE_CORRUPT)
-        err_set(ei, ERR_STORAGE, -1, "an alert of stored incident %" PRId64 " is corrupt", id);
-    else
-        sq_fail(st->writer, "reading alerts", ei);
-    return NULL;
-}
-
-enum err sq_put_alert(struct sqlite_store *st, const char *tenant, json_t *alert, int64_t incident,
-                      struct err_info *ei)
-{
-    sqlite3_stmt *u;
-    if (sq_wstmt(st, W_PUT_ALERT,
-                 "UPDATE alerts SET incident_id = ?, created_time = ?, doc = ? WHERE "
-                 "tenant_id = ? AND alert_id = ?",
-                 &u, ei))
-        return ERR_STORAGE;
-    char *text = incident_alert_text(alert);
-    if (!text)
-        return err_set(ei, ERR_NOMEM, -1, "out of memory");
-    sqlite3_bind_int64(u, 1, incident);
-    sqlite3_bind_int64(u, 2, incident_alert_sort_time(alert));
-    sqlite3_bind_text(u, 3, text, -1, free);
-    sqlite3_bind_text(u, 4, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(u, 5, json_string_value(json_object_get(alert, "alertId")), -1,
-                      SQLITE_STATIC);
-    enum err e =
-        sqlite3_step(u) == SQLITE_DONE ? ERR_OK : sq_fail(st->writer, "writing an alert", ei);
-    sqlite3_reset(u);
     return e;
 }
 
@@ -749,9 +644,10 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
     bool visible;
     struct incident inc;
     incident_init(&inc);
-    struct buf out;
+    struct buf doc, out;
+    buf_init(&doc, BUF_UNLIMITED);
     buf_init(&out, BUF_UNLIMITED);
-    json_t *alerts = NULL;
+    size_t alerts_off = 0;
     bool changed = false, cas_status, cas_assign;
     int64_t now = 0;
 
@@ -769,46 +665,25 @@ static enum err sqlite_incident_update(struct store *base, const struct store_sc
         e = err_set(ei, ERR_NOT_FOUND, -1, "incident %" PRId64 " was not found", id);
     if (e)
         goto rollback;
-    e = sq_load_incident(st, tenant, id, &inc, &out, ei);
+    e = sq_load_incident(st, tenant, id, &inc, &doc, &alerts_off, ei);
     if (e)
         goto rollback;
     now = sq_next_update_time(st, inc.last_update_time);
     e = incident_patch_apply(&inc, p, now, &changed, &cas_status, &cas_assign, ei);
-    if (e)
-        goto rollback;
-    if (changed) {
-        buf_reset(&out);
-        e = incident_doc_head(&inc, &out);
-        if (e) {
-            err_set(ei, e, -1, "cannot rebuild incident %" PRId64, id);
-            goto rollback;
-        }
-    }
-    /* Resolving or assigning an incident rewrites the alerts that change (CONTRACT §5). */
-    if (changed && (cas_status || cas_assign)) {
-        alerts = sq_alerts_load(st, tenant, id, ei);
-        if (!alerts) {
-            e = ERR_STORAGE;
-            goto rollback;
-        }
-        size_t i;
-        json_t *a;
-        json_array_foreach(alerts, i, a)
-        {
-            if (!e && incident_alert_cascade(a, &inc, cas_status, cas_assign, now))
-                e = sq_put_alert(st, tenant, a, id, ei);
-        }
-        if (!e && incident_doc_alerts(alerts, &out))
-            e = err_set(ei, ERR_TOO_LARGE, -1, "cannot rebuild incident %" PRId64, id);
-    } else {
-        sqlite3_stmt *q;
-        e = sq_wstmt(st, W_ALERTS_OF, SQ_ALERTS_OF_SQL, &q, ei);
-        e = e ? e : sq_alerts_text(st->writer, q, tenant, id, &out, ei);
-    }
     if (e || !changed)
         goto rollback;
-    /* Without a summary: the next ingestion into the incident rebuilds it from the rows. */
-    e = sq_save_incident(st, tenant, &inc, NULL, ei);
+    e = incident_doc_head(&inc, &out);
+    size_t new_off = out.len;
+    if (!e && (cas_status || cas_assign))
+        e = incident_alerts_cascade(doc.data + alerts_off, doc.len - alerts_off, &inc, cas_status,
+                                    cas_assign, now, &out);
+    else if (!e)
+        e = buf_append(&out, doc.data + alerts_off, doc.len - alerts_off);
+    if (e) {
+        err_set(ei, e, -1, "cannot rebuild incident %" PRId64, id);
+        goto rollback;
+    }
+    e = sq_save_incident(st, tenant, &inc, &out, new_off, NULL, ei);
     if (e)
         goto rollback;
     e = sq_commit(st, ei);
@@ -823,9 +698,9 @@ rollback:
 unlock:
     pthread_mutex_unlock(&st->write_lock);
     if (!e)
-        e = fn(ctx, id, out.data, out.len);
+        e = changed ? fn(ctx, id, out.data, out.len) : fn(ctx, id, doc.data, doc.len);
     incident_release(&inc);
-    json_decref(alerts);
+    buf_release(&doc);
     buf_release(&out);
     return e;
 }
@@ -882,30 +757,57 @@ enum err sq_add_groups(struct sqlite_store *st, const char *tenant, int64_t id, 
     return e;
 }
 
-/* An incident some of whose alerts an import moved to another incident: its alert rows moved
- * with them, so what is left to do is its device groups and summary (rebuilt on the next
- * ingestion into it). Its name and severity stay as stored, as an export would have them. */
+/* Removes from an incident's stored doc every alert that the alerts table assigns elsewhere
+ * (after an import moved them). */
 static enum err fixup_moved_alerts(struct sqlite_store *st, const char *tenant, int64_t id,
                                    struct err_info *ei)
 {
-    json_t *alerts = sq_alerts_load(st, tenant, id, ei);
-    if (!alerts)
-        return ERR_STORAGE;
-    enum err e = sq_write_groups(st, tenant, id, alerts, ei);
-    json_decref(alerts);
-    sqlite3_stmt *s;
-    e = e ? e
-          : sq_prepare(st->writer,
-                       "UPDATE incidents SET alert_summary = NULL WHERE tenant_id = ? AND "
-                       "incident_id = ?",
-                       &s, ei);
+    sqlite3 *db = st->writer;
+    struct incident inc;
+    struct buf doc, out;
+    size_t off;
+    buf_init(&doc, BUF_UNLIMITED);
+    buf_init(&out, BUF_UNLIMITED);
+    enum err e = sq_load_incident(st, tenant, id, &inc, &doc, &off, ei);
+    if (e == ERR_NOT_FOUND)
+        return ERR_OK;
     if (e)
-        return e;
-    sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, id);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        e = sq_fail(st->writer, "importing alerts", ei);
-    sqlite3_finalize(s);
+        goto done;
+    size_t len = doc.len - off;
+    while (len > 0 && doc.data[off + len - 1] != '}')
+        len--;
+    json_t *alerts = len ? json_loadb(doc.data + off, len - 1, 0, NULL) : NULL;
+    if (!json_is_array(alerts)) {
+        json_decref(alerts);
+        e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
+        goto release;
+    }
+    sqlite3_stmt *s;
+    e = sq_prepare(db, "SELECT incident_id FROM alerts WHERE tenant_id = ? AND alert_id = ?", &s,
+                   ei);
+    for (size_t i = 0; !e && i < json_array_size(alerts);) {
+        const char *aid = json_string_value(json_object_get(json_array_get(alerts, i), "alertId"));
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, aid ? aid : "", -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int64(s, 0) != id)
+            json_array_remove(alerts, i);
+        else
+            i++;
+    }
+    if (!e) {
+        sqlite3_finalize(s);
+        e = buf_append(&out, doc.data, off);
+        e = e ? e : incident_doc_alerts(alerts, &out);
+        e = e ? e : sq_save_incident(st, tenant, &inc, &out, off, NULL, ei);
+        e = e ? e : sq_write_groups(st, tenant, id, alerts, ei);
+    }
+    json_decref(alerts);
+release:
+    incident_release(&inc);
+done:
+    buf_release(&doc);
+    buf_release(&out);
     return e;
 }
 
@@ -914,8 +816,14 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
                            const int64_t *batch_ids, size_t nbatch, int64_t **moved, size_t *nmoved,
                            struct err_info *ei)
 {
-    enum err e = sq_save_incident(st, tenant, inc, NULL, ei);
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    enum err e = incident_doc_head(inc, &doc);
+    size_t off = doc.len;
+    e = e ? e : incident_doc_alerts(inc->alerts, &doc);
+    e = e ? e : sq_save_incident(st, tenant, inc, &doc, off, NULL, ei);
     e = e ? e : sq_write_groups(st, tenant, inc->id, inc->alerts, ei);
+    buf_release(&doc);
     if (e)
         return e;
     /* The keys of the alerts the incident held go first: an alert the import drops must not
@@ -958,15 +866,10 @@ static enum err import_one(struct sqlite_store *st, const char *tenant, const st
                 (*moved)[(*nmoved)++] = other;
             }
         }
-        char *text = incident_alert_text(a);
-        if (!text)
-            return err_set(ei, ERR_NOMEM, -1, "out of memory");
         sqlite3_reset(ins);
         sqlite3_bind_text(ins, 1, tenant, -1, SQLITE_STATIC);
         sqlite3_bind_text(ins, 2, aid, -1, SQLITE_STATIC);
         sqlite3_bind_int64(ins, 3, inc->id);
-        sqlite3_bind_int64(ins, 4, incident_alert_sort_time(a));
-        sqlite3_bind_text(ins, 5, text, -1, free);
         if (sqlite3_step(ins) != SQLITE_DONE)
             return sq_fail(st->writer, "importing alerts", ei);
         /* Imported alerts correlate with ingested ones (correlation.md). */
@@ -998,10 +901,9 @@ static enum err sqlite_incident_import(struct store *base, const char *tenant,
                        &del, ei);
     e = e ? e
           : sq_prepare(st->writer,
-                       "INSERT INTO alerts (tenant_id, alert_id, incident_id, created_time, "
-                       "doc) VALUES (?,?,?,?,?) ON CONFLICT (tenant_id, alert_id) DO UPDATE SET "
-                       "incident_id = excluded.incident_id, created_time = "
-                       "excluded.created_time, doc = excluded.doc",
+                       "INSERT INTO alerts (tenant_id, alert_id, incident_id) VALUES (?,?,?) "
+                       "ON CONFLICT (tenant_id, alert_id) DO UPDATE SET incident_id = "
+                       "excluded.incident_id",
                        &ins, ei);
     if (!e) {
         sqlite3_stmt *t;

@@ -14,20 +14,22 @@
 #include "xmalloc.h"
 
 /*
- * An incident the batch changes. Its alerts are rows of their own (schema 4), so joining one
- * writes the alert's row and the incident's head; the stored alerts are read only when the
- * summary must be rebuilt (an update, a summary dropped by an import or a PATCH). The summary
- * keeps what naming needs from the stored alerts.
+ * An incident the batch changes. Its stored alerts stay text until something needs them parsed
+ * (an update, a merge, an alert that sorts before the stored ones): an incident that only gains
+ * newer alerts is rewritten by splicing, so its cost does not grow with its size (a noisy device
+ * can gather thousands of alerts). The summary keeps what naming needs from the stored alerts.
  */
 struct touched {
     struct incident inc; /* scalar state, tags, comments */
-    json_t *added;       /* alerts joined in this batch (their rows are written) */
-    json_t *summary;     /* {"reps":[...],"seen":{...}}, including `added` once saved */
-    bool rebuild;        /* the summary and severity come from every alert row when saved */
+    struct buf doc;      /* stored document, as loaded */
+    size_t alerts_off;
+    json_t *alerts;  /* every alert, parsed; NULL while the stored ones are still text */
+    json_t *added;   /* alerts joined while `alerts` is NULL */
+    json_t *summary; /* stored summary ({"reps":[...],"seen":{...},"tail":{...}}) or NULL */
     bool dirty;
-    /* Fields other than name, severity and lastUpdateTime changed (merge, reopen, re-pointed
-     * stub): the whole row is written. Otherwise only those columns are, so SQLite leaves the
-     * indexes on status, assignee and creation time alone. */
+    /* Fields other than name, severity, alerts and lastUpdateTime changed (merge, reopen,
+     * re-pointed stub): the whole row is written. Otherwise only those columns are, so SQLite
+     * leaves the indexes on status, assignee and creation time alone. */
     bool full;
 };
 
@@ -54,14 +56,23 @@ struct match {
     char *alert_id;          /* the alert of that incident that matched */
 };
 
-static json_t *summary_new(void);
-
 static void touched_free(struct touched *t)
 {
     incident_release(&t->inc);
+    buf_release(&t->doc);
+    json_decref(t->alerts);
     json_decref(t->added);
     json_decref(t->summary);
     free(t);
+}
+
+/* The alerts array of a stored doc: from alerts_off to just before the incident's closing brace. */
+static json_t *doc_alerts(const struct buf *doc, size_t off)
+{
+    size_t len = doc->len - off;
+    while (len > 0 && doc->data[off + len - 1] != '}')
+        len--;
+    return len ? json_loadb(doc->data + off, len - 1, 0, NULL) : NULL;
 }
 
 static size_t slot_of(int64_t id, size_t nslots)
@@ -113,28 +124,38 @@ static enum err touched_get(struct batch *b, int64_t id, struct touched **out, s
         return ERR_OK;
     }
     struct touched *t = xcalloc(1, sizeof(*t));
+    buf_init(&t->doc, BUF_UNLIMITED);
     t->added = json_array();
-    enum err e = sq_load_incident(b->st, b->tenant, id, &t->inc, NULL, ei);
-    if (e) {
+    enum err e = sq_load_incident(b->st, b->tenant, id, &t->inc, &t->doc, &t->alerts_off, ei);
+    if (e)
         incident_init(&t->inc);
+    if (!e) {
+        sqlite3_stmt *q = b->s[W_GET_SUMMARY];
+        sqlite3_reset(q);
+        sqlite3_bind_text(q, 1, b->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 2, id);
+        if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
+            t->summary = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
+    }
+    if (e) {
         touched_free(t);
         return e;
     }
-    sqlite3_stmt *q = b->s[W_GET_SUMMARY];
-    sqlite3_reset(q);
-    sqlite3_bind_text(q, 1, b->tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, id);
-    if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_type(q, 0) != SQLITE_NULL)
-        t->summary = json_loads((const char *)sqlite3_column_text(q, 0), 0, NULL);
-    sqlite3_reset(q);
-    if (!json_is_object(json_object_get(t->summary, "seen")) ||
-        !json_is_array(json_object_get(t->summary, "reps"))) {
-        json_decref(t->summary);
-        t->summary = NULL;
-        t->rebuild = true;
-    }
     touched_add(b, t);
     *out = t;
+    return ERR_OK;
+}
+
+/* Parses the stored alerts (once) and adds the ones joined since. */
+static enum err materialize(struct touched *t, struct err_info *ei)
+{
+    if (t->alerts)
+        return ERR_OK;
+    t->alerts = doc_alerts(&t->doc, t->alerts_off);
+    if (!json_is_array(t->alerts))
+        return err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", t->inc.id);
+    json_array_extend(t->alerts, t->added);
+    json_array_clear(t->added);
     return ERR_OK;
 }
 
@@ -187,7 +208,7 @@ static enum err next_incident_id(struct batch *b, int64_t *out, struct err_info 
     return e;
 }
 
-/* Creates an incident row for a new alert; its head is written again when the batch ends. */
+/* Creates an incident row for a new alert; its document is written when the batch ends. */
 static enum err create_incident(struct batch *b, struct touched **out, struct err_info *ei)
 {
     struct touched *t = xcalloc(1, sizeof(*t));
@@ -202,10 +223,13 @@ static enum err create_incident(struct batch *b, struct touched **out, struct er
     t->inc.last_update_time = b->now;
     t->inc.tags = json_array();
     t->inc.comments = json_array();
+    t->alerts = json_array();
     t->added = json_array();
-    t->summary = summary_new();
     t->dirty = true;
-    enum err e = sq_save_incident(b->st, b->tenant, &t->inc, NULL, ei);
+    /* A placeholder document: the real one is written when the batch ends. */
+    buf_init(&t->doc, BUF_UNLIMITED);
+    buf_puts(&t->doc, "}");
+    enum err e = sq_save_incident(b->st, b->tenant, &t->inc, &t->doc, 0, NULL, ei);
     if (e) {
         touched_free(t);
         return e;
@@ -310,16 +334,26 @@ enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei)
     enum err e = sq_exec(db, "BEGIN IMMEDIATE", ei);
     if (e)
         return e;
-    e = sq_prepare(db, "SELECT tenant_id, incident_id, doc FROM alerts", &s, ei);
+    e = sq_prepare(db, "SELECT tenant_id, doc, alerts_off, incident_id FROM incidents", &s, ei);
     size_t count = 0;
     while (!e && sqlite3_step(s) == SQLITE_ROW) {
         const char *tenant = (const char *)sqlite3_column_text(s, 0);
-        json_t *a = json_loadb((const char *)sqlite3_column_text(s, 2),
-                               (size_t)sqlite3_column_bytes(s, 2), 0, NULL);
-        if (json_is_object(a))
-            e = sq_index_alert(st, tenant, a, sqlite3_column_int64(s, 1), INT64_MIN, INT64_MIN, ei);
-        json_decref(a);
-        count++;
+        struct buf doc = {0};
+        buf_init(&doc, BUF_UNLIMITED);
+        buf_append(&doc, sqlite3_column_text(s, 1), (size_t)sqlite3_column_bytes(s, 1));
+        size_t off = (size_t)sqlite3_column_int64(s, 2);
+        json_t *alerts = off <= doc.len ? doc_alerts(&doc, off) : NULL;
+        size_t i;
+        json_t *a;
+        json_array_foreach(alerts, i, a)
+        {
+            if (!e)
+                e = sq_index_alert(st, tenant, a, sqlite3_column_int64(s, 3), INT64_MIN, INT64_MIN,
+                                   ei);
+            count++;
+        }
+        json_decref(alerts);
+        buf_release(&doc);
     }
     sqlite3_finalize(s);
     if (!e)
@@ -330,82 +364,6 @@ enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei)
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     else
         log_info("indexed the correlation keys of %zu stored alerts", count);
-    return e;
-}
-
-enum err sq_split_pending(struct sqlite_store *st, struct err_info *ei)
-{
-    sqlite3 *db = st->writer;
-    sqlite3_stmt *s, *u = NULL;
-    /* The table exists only between migration 4 and the end of this backfill. */
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM alert_rows_pending", -1, &s, NULL) != SQLITE_OK)
-        return ERR_OK;
-    sqlite3_finalize(s);
-    enum err e = sq_exec(db, "BEGIN IMMEDIATE", ei);
-    if (e)
-        return e;
-    e = sq_prepare(db, "SELECT tenant_id, incident_id, doc, alerts_off FROM incidents", &s, ei);
-    e = e ? e
-          : sq_prepare(db,
-                       "INSERT INTO alerts (created_time, doc, tenant_id, alert_id, incident_id) "
-                       "VALUES (?,?,?,?,?) ON CONFLICT (tenant_id, alert_id) DO UPDATE SET "
-                       "created_time = excluded.created_time, doc = excluded.doc WHERE "
-                       "incident_id = excluded.incident_id",
-                       &u, ei);
-    size_t count = 0;
-    while (!e && sqlite3_step(s) == SQLITE_ROW) {
-        const char *tenant = (const char *)sqlite3_column_text(s, 0);
-        int64_t id = sqlite3_column_int64(s, 1);
-        const char *doc = (const char *)sqlite3_column_text(s, 2);
-        size_t len = (size_t)sqlite3_column_bytes(s, 2);
-        sqlite3_int64 off = sqlite3_column_int64(s, 3);
-        /* Before schema 4 the document ran on from alerts_off: `[...]}`. */
-        json_t *alerts = NULL;
-        if (off >= 0 && (size_t)off < len) {
-            size_t n = len - (size_t)off;
-            while (n > 0 && doc[off + (sqlite3_int64)n - 1] != '}')
-                n--;
-            alerts = n ? json_loadb(doc + off, n - 1, 0, NULL) : NULL;
-        }
-        if (!json_is_array(alerts)) {
-            json_decref(alerts);
-            e = err_set(ei, ERR_STORAGE, -1, "stored incident %" PRId64 " is corrupt", id);
-            break;
-        }
-        size_t i;
-        json_t *a;
-        json_array_foreach(alerts, i, a)
-        {
-            char *text = e ? NULL : incident_alert_text(a);
-            if (!text)
-                continue;
-            sqlite3_reset(u);
-            sqlite3_bind_int64(u, 1, incident_alert_sort_time(a));
-            sqlite3_bind_text(u, 2, text, -1, free);
-            sqlite3_bind_text(u, 3, tenant, -1, SQLITE_STATIC);
-            sqlite3_bind_text(u, 4, json_string_value(json_object_get(a, "alertId")), -1,
-                              SQLITE_STATIC);
-            sqlite3_bind_int64(u, 5, id);
-            if (sqlite3_step(u) != SQLITE_DONE)
-                e = sq_fail(db, "moving alerts into rows", ei);
-            count++;
-        }
-        json_decref(alerts);
-    }
-    sqlite3_finalize(s);
-    sqlite3_finalize(u);
-    /* The heads stay: the document up to alerts_off is exactly the schema 4 head. */
-    if (!e)
-        e = sq_exec(db,
-                    "UPDATE incidents SET doc = CAST(substr(CAST(doc AS BLOB), 1, alerts_off) AS "
-                    "TEXT), alert_summary = NULL; DROP TABLE alert_rows_pending",
-                    ei);
-    if (!e)
-        e = sq_commit(st, ei);
-    if (e)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    else
-        log_info("moved %zu stored alerts into rows of their own", count);
     return e;
 }
 
@@ -553,44 +511,23 @@ static void merge_comments(struct incident *into, const struct incident *from)
     buf_reset(&into->comments_text);
 }
 
-static void reps_add(json_t *summary, json_t *a);
-
-/* Gives `alert` the assignee `who` when it has none (CONTRACT §5: assigning an incident assigns
- * its alerts). Returns true when it changed. */
-static bool assign_if_unassigned(json_t *alert, const char *who)
-{
-    const char *cur = json_string_value(json_object_get(alert, "assignedTo"));
-    if (!who || (cur && *cur))
-        return false;
-    json_object_set_new(alert, "assignedTo", json_string(who));
-    return true;
-}
-
 /* Moves everything of `from` into the survivor `s`, leaves `from` a Redirected stub and
- * re-points stubs that pointed at `from` (chains collapse). The alert rows of `from` are
- * rewritten with the survivor's id; the survivor's summary absorbs `from`'s representatives. */
+ * re-points stubs that pointed at `from` (chains collapse). */
 static enum err merge_into(struct batch *b, struct touched *s, struct touched *from,
                            struct err_info *ei)
 {
-    bool newly_assigned = !(s->inc.assigned_to && *s->inc.assigned_to) && from->inc.assigned_to &&
-                          *from->inc.assigned_to;
-    if (newly_assigned) {
-        free(s->inc.assigned_to);
-        s->inc.assigned_to = xstrdup(from->inc.assigned_to);
-    }
-    const char *who = s->inc.assigned_to && *s->inc.assigned_to ? s->inc.assigned_to : NULL;
-    json_t *moved = sq_alerts_load(b->st, b->tenant, from->inc.id, ei);
-    if (!moved)
-        return ERR_STORAGE;
+    enum err e = materialize(s, ei);
+    e = e ? e : materialize(from, ei);
+    if (e)
+        return e;
     size_t i;
     json_t *v;
-    enum err e = ERR_OK;
     /* The key index names each alert's incident (schema 3): it moves with the alerts. */
     sqlite3_stmt *mk = NULL;
     e = sq_wstmt(b->st, W_KEYS_MOVE,
                  "UPDATE alert_keys SET incident_id = ? WHERE tenant_id = ? AND alert_id = ?", &mk,
                  ei);
-    json_array_foreach(moved, i, v)
+    json_array_foreach(from->alerts, i, v)
     {
         const char *id = json_string_value(json_object_get(v, "alertId"));
         if (e || !id)
@@ -601,40 +538,13 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
         sqlite3_bind_text(mk, 3, id, -1, SQLITE_STATIC);
         if (sqlite3_step(mk) != SQLITE_DONE)
             e = sq_fail(b->db, "moving alert keys", ei);
-        json_object_set_new(v, "incidentId", json_integer(s->inc.id));
-        assign_if_unassigned(v, who);
-        e = e ? e : sq_put_alert(b->st, b->tenant, v, s->inc.id, ei);
     }
     if (mk)
         sqlite3_reset(mk);
-    /* The survivor's own alerts that had nobody take its assignee too. */
-    if (!e && who) {
-        json_t *own = sq_alerts_load(b->st, b->tenant, s->inc.id, ei);
-        e = own ? ERR_OK : ERR_STORAGE;
-        json_array_foreach(own, i, v)
-        {
-            if (!e && assign_if_unassigned(v, who))
-                e = sq_put_alert(b->st, b->tenant, v, s->inc.id, ei);
-        }
-        json_decref(own);
-    }
-    /* A stub keeps the device groups it had (save_touched); the survivor gains these. */
-    e = e ? e : sq_add_groups(b->st, b->tenant, s->inc.id, moved, false, ei);
-    json_decref(moved);
     if (e)
         return e;
-    if (s->rebuild || from->rebuild) {
-        s->rebuild = true;
-    } else {
-        json_array_foreach(json_object_get(from->summary, "reps"), i, v)
-        {
-            reps_add(s->summary, v);
-        }
-    }
-    json_array_extend(s->added, from->added);
-    json_array_clear(from->added);
-    if (from->inc.severity > s->inc.severity)
-        s->inc.severity = from->inc.severity;
+    json_array_extend(s->alerts, from->alerts);
+    json_array_clear(from->alerts);
     json_array_foreach(from->inc.tags, i, v)
     {
         bool have = false;
@@ -648,6 +558,17 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
             json_array_append(s->inc.tags, v);
     }
     merge_comments(&s->inc, &from->inc);
+    if (!s->inc.assigned_to && from->inc.assigned_to)
+        s->inc.assigned_to = xstrdup(from->inc.assigned_to);
+    /* Assigning an incident assigns its alerts (CONTRACT §5): those that had nobody, from
+     * either side, take the survivor's assignee. */
+    if (s->inc.assigned_to && *s->inc.assigned_to)
+        json_array_foreach(s->alerts, i, v)
+        {
+            const char *who = json_string_value(json_object_get(v, "assignedTo"));
+            if (!who || !*who)
+                json_object_set_new(v, "assignedTo", json_string(s->inc.assigned_to));
+        }
     if (s->inc.classification == CLASSIFICATION_UNKNOWN &&
         from->inc.classification != CLASSIFICATION_UNKNOWN) {
         s->inc.classification = from->inc.classification;
@@ -657,12 +578,16 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
         s->inc.status = STATUS_IN_PROGRESS;
     from->inc.status = STATUS_REDIRECTED;
     from->inc.redirect_id = s->inc.id;
-    json_decref(from->summary);
-    from->summary = summary_new();
-    from->rebuild = false;
     s->dirty = from->dirty = true;
     s->full = from->full = true;
 
+    sqlite3_stmt *mv = b->s[W_MOVE_ALERTS];
+    sqlite3_reset(mv);
+    sqlite3_bind_int64(mv, 1, s->inc.id);
+    sqlite3_bind_text(mv, 2, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(mv, 3, from->inc.id);
+    if (sqlite3_step(mv) != SQLITE_DONE)
+        return sq_fail(b->db, "moving alerts", ei);
     e = write_state(b, &s->inc, ei);
     e = e ? e : write_state(b, &from->inc, ei);
     if (e)
@@ -681,7 +606,7 @@ static enum err merge_into(struct batch *b, struct touched *s, struct touched *f
     }
     if (rc != SQLITE_DONE)
         e = sq_fail(b->db, "re-pointing merged incidents", ei);
-    /* One statement re-points them all; their heads follow when the batch ends. */
+    /* One statement re-points them all; the documents follow when the batch ends. */
     sqlite3_stmt *u = b->s[W_REPOINT];
     sqlite3_reset(u);
     sqlite3_bind_int64(u, 1, s->inc.id);
@@ -723,18 +648,12 @@ static json_t *explanation(const char *action, int64_t incident, const struct ma
                      skipped ? skipped : json_null(), "time", when, "resolvedNotReopened", rs);
 }
 
-/* Stores a new alert's row (its text, settled into `incident`) and its key rows; `keys` are the
- * alert's, already extracted for correlation (borrowed). */
+/* Stores a new alert's row and its key rows; `keys` are the alert's, already extracted for
+ * correlation (borrowed). */
 static enum err insert_alert(struct batch *b, const struct alert_in *a, const struct corr_key *keys,
                              size_t nkeys, int64_t incident, json_t *why, struct err_info *ei)
 {
-    char *doc = incident_alert_text(a->alert);
     char *text = json_dumps(why, JSON_COMPACT);
-    if (!doc || !text) {
-        free(doc);
-        free(text);
-        return err_set(ei, ERR_NOMEM, -1, "out of memory");
-    }
     sqlite3_stmt *s = b->s[W_INS_ALERT];
     sqlite3_reset(s);
     sqlite3_bind_text(s, 1, b->tenant, -1, SQLITE_STATIC);
@@ -742,8 +661,6 @@ static enum err insert_alert(struct batch *b, const struct alert_in *a, const st
     sqlite3_bind_int64(s, 3, incident);
     sqlite3_bind_blob(s, 4, a->hash, sizeof(a->hash), SQLITE_STATIC);
     sqlite3_bind_text(s, 5, text, -1, free);
-    sqlite3_bind_int64(s, 6, incident_alert_sort_time(a->alert));
-    sqlite3_bind_text(s, 7, doc, -1, free);
     if (sqlite3_step(s) != SQLITE_DONE)
         return sq_fail(b->db, "storing an alert", ei);
     return index_keys(b->st, b->tenant, a->id, keys, nkeys, incident, a->first_activity,
@@ -812,8 +729,7 @@ static enum err ingest_new(struct batch *b, const struct alert_in *a, int64_t *i
         if (target->inc.assigned_to && *target->inc.assigned_to &&
             (a->defaulted & ALERT_OMIT_ASSIGNED))
             json_object_set_new(a->alert, "assignedTo", json_string(target->inc.assigned_to));
-        json_object_set_new(a->alert, "incidentId", json_integer(target->inc.id));
-        json_array_append(target->added, a->alert);
+        json_array_append(target->alerts ? target->alerts : target->added, a->alert);
         target->dirty = true;
         *incident = target->inc.id;
         /* Policy `new` passed over a Resolved match: say so, or the alert looks unmatched. */
@@ -888,67 +804,75 @@ static int64_t ticks_of(json_t *alert, const char *key, int64_t fallback)
 
 /* Replaces a known alert inside its incident; it does not move (correlation.md). Times the
  * sender left out keep their stored values: a connector re-sending an alert with a new
- * severity must not move when it happened (and so what it correlates with). `stored` is the
- * row's text (borrowed). */
+ * severity must not move when it happened (and so what it correlates with). */
 static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t incident,
-                              const char *stored, size_t stored_len, struct err_info *ei)
+                              struct err_info *ei)
 {
     struct touched *t;
     enum err e = touched_get(b, incident, &t, ei);
+    e = e ? e : materialize(t, ei);
     if (e)
         return e;
-    json_t *old = json_loadb(stored, stored_len, 0, NULL);
-    if (!json_is_object(old)) {
-        json_decref(old);
-        return err_set(ei, ERR_STORAGE, -1, "stored alert '%.80s' is corrupt", a->id);
+    size_t i, at = SIZE_MAX;
+    json_t *v;
+    json_array_foreach(t->alerts, i, v)
+    {
+        const char *id = json_string_value(json_object_get(v, "alertId"));
+        if (id && strcmp(id, a->id) == 0) {
+            at = i;
+            break;
+        }
     }
     json_t *alert = json_copy(a->alert);
     int64_t first = a->first_activity, last = a->last_activity;
-    keep_triage(alert, old, a->defaulted);
-    if (a->defaulted & ALERT_DEFAULT_CREATION)
-        keep_time(alert, old, "creationTime");
-    if (a->defaulted & ALERT_DEFAULT_UPDATED) {
-        char now[TS_FORMAT_MAX];
-        ts_format(b->now, now);
-        json_object_set_new(alert, "lastUpdatedTime", json_string(now));
+    if (at != SIZE_MAX) {
+        json_t *old = json_array_get(t->alerts, at);
+        keep_triage(alert, old, a->defaulted);
+        if (a->defaulted & ALERT_DEFAULT_CREATION)
+            keep_time(alert, old, "creationTime");
+        if (a->defaulted & ALERT_DEFAULT_UPDATED) {
+            char now[TS_FORMAT_MAX];
+            ts_format(b->now, now);
+            json_object_set_new(alert, "lastUpdatedTime", json_string(now));
+        }
+        if (a->defaulted & ALERT_DEFAULT_FIRST)
+            keep_time(alert, old, "firstActivity");
+        if ((a->defaulted & ALERT_DEFAULT_FIRST) && !(a->defaulted & ALERT_DEFAULT_LAST) &&
+            ticks_of(alert, "firstActivity", first) > a->last_activity)
+            json_object_set(alert, "firstActivity", json_object_get(alert, "lastActivity"));
+        if (a->defaulted & ALERT_DEFAULT_LAST)
+            keep_time(alert, old, "lastActivity");
+        first = ticks_of(alert, "firstActivity", first);
+        last = ticks_of(alert, "lastActivity", last);
+        if (last < first) {
+            /* A new explicit firstActivity after the stored lastActivity: the interval starts
+             * and ends there, as for a new alert without lastActivity. */
+            json_object_set(alert, "lastActivity", json_object_get(alert, "firstActivity"));
+            last = first;
+        }
+        json_array_set_new(t->alerts, at, alert);
+    } else {
+        json_array_append_new(t->alerts, alert);
     }
-    if (a->defaulted & ALERT_DEFAULT_FIRST)
-        keep_time(alert, old, "firstActivity");
-    if ((a->defaulted & ALERT_DEFAULT_FIRST) && !(a->defaulted & ALERT_DEFAULT_LAST) &&
-        ticks_of(alert, "firstActivity", first) > a->last_activity)
-        json_object_set(alert, "firstActivity", json_object_get(alert, "lastActivity"));
-    if (a->defaulted & ALERT_DEFAULT_LAST)
-        keep_time(alert, old, "lastActivity");
-    first = ticks_of(alert, "firstActivity", first);
-    last = ticks_of(alert, "lastActivity", last);
-    if (last < first) {
-        /* A new explicit firstActivity after the stored lastActivity: the interval starts
-         * and ends there, as for a new alert without lastActivity. */
-        json_object_set(alert, "lastActivity", json_object_get(alert, "firstActivity"));
-        last = first;
-    }
-    json_decref(old);
-    json_object_set_new(alert, "incidentId", json_integer(incident));
-    /* Severity or title may have dropped: the summary comes from every alert again. */
-    t->rebuild = true;
     t->dirty = true;
-    char *doc = incident_alert_text(alert);
-    if (!doc) {
-        json_decref(alert);
-        return err_set(ei, ERR_NOMEM, -1, "out of memory");
-    }
     sqlite3_stmt *s = b->s[W_UPD_HASH];
     sqlite3_reset(s);
     sqlite3_bind_blob(s, 1, a->hash, sizeof(a->hash), SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, incident_alert_sort_time(alert));
-    sqlite3_bind_text(s, 3, doc, -1, free);
-    sqlite3_bind_text(s, 4, b->tenant, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, a->id, -1, SQLITE_STATIC);
-    e = sqlite3_step(s) == SQLITE_DONE ? ERR_OK : sq_fail(b->db, "updating an alert", ei);
-    sqlite3_reset(s);
-    e = e ? e : sq_index_alert(b->st, b->tenant, alert, incident, first, last, ei);
-    json_decref(alert);
-    return e;
+    sqlite3_bind_text(s, 2, b->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, a->id, -1, SQLITE_STATIC);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        return sq_fail(b->db, "updating an alert", ei);
+    return sq_index_alert(b->st, b->tenant, alert, incident, first, last, ei);
+}
+
+/* The sort position of an alert: creationTime, then alertId (CONTRACT §2). */
+static int64_t alert_created(json_t *a)
+{
+    json_t *ct = json_object_get(a, "creationTime");
+    int64_t t = INT64_MIN;
+    if (json_is_string(ct))
+        ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION, &t, NULL);
+    return t;
 }
 
 static bool str_in(json_t *list, const char *s, bool nocase)
@@ -1024,62 +948,218 @@ static json_t *summary_new(void)
                      "category", "device", "user", "mailbox");
 }
 
-/* Writes a changed incident at the batch time: its summary gains the alerts joined in this batch
- * (or is rebuilt from every alert row), then name, severity and head follow. */
+/*
+ * The tail: sort key and end offset of an incident's last TAIL_MAX alerts, so an alert that sorts
+ * among them (an out-of-order arrival: connectors send detections late) is spliced into the
+ * stored text instead of re-parsing and re-serialising every alert. Stored in the summary as
+ * {"base":B,"alerts":[[creation ticks,alertId,end],...]}: offsets count from the array's `[`,
+ * `end` is just past the alert's `}` and B is where the tail's first alert starts (1 when the
+ * tail holds every alert).
+ */
+#define TAIL_MAX 64
+
+/* Sets the summary's tail from `keys` ([[ticks, alertId], ...] in array order, borrowed) whose
+ * texts end at `ends` (offsets from the array's `[`); `base` is where keys[0] starts. Without a
+ * usable alertId on every alert no tail is kept, and the next change re-parses. */
+static void tail_set(json_t *summary, json_t *keys, const size_t *ends, size_t base)
+{
+    size_t n = json_array_size(keys), from = n > TAIL_MAX ? n - TAIL_MAX : 0;
+    json_t *list = json_array();
+    for (size_t i = from; i < n && list; i++) {
+        json_t *k = json_array_get(keys, i);
+        if (!json_is_string(json_array_get(k, 1))) {
+            json_decref(list);
+            list = NULL;
+            break;
+        }
+        json_array_append_new(list, json_pack("[OOI]", json_array_get(k, 0), json_array_get(k, 1),
+                                              (json_int_t)ends[i]));
+    }
+    if (!list) {
+        json_object_del(summary, "tail");
+        return;
+    }
+    json_object_set_new(summary, "tail",
+                        json_pack("{sIso}", "base", (json_int_t)(from ? ends[from - 1] + 1 : base),
+                                  "alerts", list));
+}
+
+/* [creation ticks, alertId] of an alert (alertId null when missing). */
+static json_t *sort_key_of(json_t *a)
+{
+    json_t *id = json_object_get(a, "alertId");
+    return json_pack("[IO]", (json_int_t)alert_created(a), json_is_string(id) ? id : json_null());
+}
+
+static int sort_key_cmp(json_t *x, json_t *y)
+{
+    int64_t tx = json_integer_value(json_array_get(x, 0)),
+            ty = json_integer_value(json_array_get(y, 0));
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    const char *ix = json_string_value(json_array_get(x, 1)),
+               *iy = json_string_value(json_array_get(y, 1));
+    return strcmp(ix ? ix : "", iy ? iy : "");
+}
+
+/*
+ * Appends to `out` the new alerts text (`[...]}`) of an incident whose stored alerts are still
+ * text, merging `added` (settled: sorted, incidentId set) into the summary's tail, and updates
+ * the tail. Returns false, leaving `out` as it was, when an added alert sorts before the tail
+ * while older alerts precede it, or the tail does not describe the stored text; the caller then
+ * re-parses.
+ */
+static bool tail_splice(const struct touched *t, json_t *added, json_t *summary, struct buf *out)
+{
+    json_t *tail = json_object_get(summary, "tail");
+    json_t *entries = json_object_get(tail, "alerts");
+    if (!json_is_array(entries) || !json_is_object(json_object_get(summary, "seen")))
+        return false;
+    const char *old = t->doc.data + t->alerts_off;
+    size_t olen = t->doc.len - t->alerts_off, n = json_array_size(entries);
+    json_int_t b = json_integer_value(json_object_get(tail, "base"));
+    /* The stored text is `[`, the alerts before the tail and a comma, the tail, `]}`. */
+    if (olen < 3 || old[0] != '[' || memcmp(old + olen - 2, "]}", 2) != 0 || b < 1 ||
+        (size_t)b > olen - 2 || (b > 1 && old[b - 1] != ',') || (n == 0 && (b != 1 || olen != 3)))
+        return false;
+    size_t base = (size_t)b;
+    size_t *ends = xcalloc(n + 1, sizeof(*ends));
+    bool ok = true;
+    for (size_t i = 0, start = base; i < n && ok; i++) {
+        json_t *e = json_array_get(entries, i);
+        json_int_t end = json_integer_value(json_array_get(e, 2));
+        ok = json_is_string(json_array_get(e, 1)) && end > (json_int_t)start &&
+             (size_t)end <= olen - 2 && old[start] == '{' && old[end - 1] == '}' &&
+             old[end] == (i + 1 < n ? ',' : ']');
+        ends[i] = (size_t)end;
+        start = ends[i] + 1;
+    }
+    size_t m = json_array_size(added);
+    json_t *akeys = json_array();
+    for (size_t j = 0; j < m && ok; j++) {
+        json_t *k = sort_key_of(json_array_get(added, j));
+        ok = json_is_string(json_array_get(k, 1));
+        json_array_append_new(akeys, k);
+    }
+    /* An alert older than the whole tail belongs among the alerts before it. */
+    if (ok && m > 0 && base > 1 &&
+        sort_key_cmp(json_array_get(akeys, 0), json_array_get(entries, 0)) < 0)
+        ok = false;
+    json_t *keys = json_array(); /* of the merged tail, in order */
+    size_t *mends = xcalloc(n + m + 1, sizeof(*mends));
+    size_t o0 = out->len, i = 0, j = 0, k = 0;
+    enum err e = ok ? buf_append(out, old, base) : ERR_OK;
+    while (ok && !e && (i < n || j < m)) {
+        bool take_added = j < m && (i == n || sort_key_cmp(json_array_get(akeys, j),
+                                                           json_array_get(entries, i)) < 0);
+        if (k > 0)
+            e = buf_putc(out, ',');
+        if (!e && take_added) {
+            char *txt = json_dumps(json_array_get(added, j), JSON_COMPACT);
+            e = txt ? buf_puts(out, txt) : ERR_NOMEM;
+            free(txt);
+            json_array_append(keys, json_array_get(akeys, j++));
+        } else if (!e) {
+            size_t start = i == 0 ? base : ends[i - 1] + 1;
+            e = buf_append(out, old + start, ends[i] - start);
+            json_array_append(keys, json_array_get(entries, i++));
+        }
+        mends[k++] = out->len - o0;
+    }
+    e = e ? e : buf_puts(out, "]}");
+    ok = ok && !e;
+    if (ok)
+        tail_set(summary, keys, mends, base);
+    else
+        buf_truncate(out, o0);
+    json_decref(keys);
+    json_decref(akeys);
+    free(mends);
+    free(ends);
+    return ok;
+}
+
+/* Rebuilds and writes a changed incident at the batch time. */
 static enum err save_touched(struct batch *b, struct touched *t, struct err_info *ei)
 {
     t->inc.last_update_time = b->now;
-    json_t *all = NULL, *list = t->added;
-    if (t->rebuild) {
-        all = sq_alerts_load(b->st, b->tenant, t->inc.id, ei);
-        if (!all)
-            return ERR_STORAGE;
-        list = all;
-        json_decref(t->summary);
-        t->summary = summary_new();
+    enum err e = ERR_OK;
+    struct buf spliced; /* the new alerts text, when the stored one could be spliced */
+    buf_init(&spliced, BUF_UNLIMITED);
+    bool splice = false;
+    if (!t->alerts && t->summary) {
+        incident_settle_alerts(t->added, t->inc.id);
+        splice = tail_splice(t, t->added, t->summary, &spliced);
     }
+    e = splice ? ERR_OK : materialize(t, ei);
+    if (e) {
+        buf_release(&spliced);
+        return e;
+    }
+    json_t *summary = splice ? json_incref(t->summary) : summary_new();
+    json_t *list = splice ? t->added : t->alerts;
+    if (!splice)
+        incident_settle_alerts(list, t->inc.id);
     size_t i;
     json_t *a;
     json_array_foreach(list, i, a)
     {
-        reps_add(t->summary, a);
+        reps_add(summary, a);
     }
-    if (json_array_size(json_object_get(t->summary, "reps")) > 0) {
+    if (json_array_size(json_object_get(summary, "reps")) > 0) {
         enum severity sv = corr_incident_severity(list);
-        t->inc.severity = !t->rebuild && t->inc.severity > sv ? t->inc.severity : sv;
+        t->inc.severity = splice && t->inc.severity > sv ? t->inc.severity : sv;
         free(t->inc.name);
-        t->inc.name = corr_incident_name(json_object_get(t->summary, "reps"));
+        t->inc.name = corr_incident_name(json_object_get(summary, "reps"));
     }
-    char *stext = json_dumps(t->summary, JSON_COMPACT);
-    enum err e = stext ? ERR_OK : err_set(ei, ERR_NOMEM, -1, "out of memory");
-    if (!e && t->full) {
-        e = sq_save_incident(b->st, b->tenant, &t->inc, stext, ei);
+    struct buf doc;
+    buf_init(&doc, BUF_UNLIMITED);
+    e = incident_doc_head(&t->inc, &doc);
+    size_t off = doc.len;
+    if (!e && splice) {
+        e = buf_append(&doc, spliced.data, spliced.len);
     } else if (!e) {
-        struct buf head;
-        buf_init(&head, BUF_UNLIMITED);
-        if (incident_doc_head(&t->inc, &head))
-            e = err_set(ei, ERR_TOO_LARGE, -1, "cannot build incident %" PRId64, t->inc.id);
+        size_t n = json_array_size(list), from = n > TAIL_MAX ? n - TAIL_MAX : 0;
+        size_t *ends = xcalloc(n + 1, sizeof(*ends));
+        e = incident_doc_alerts_at(list, &doc, ends);
+        json_t *keys = json_array();
+        for (size_t k = from; k < n; k++) {
+            json_array_append_new(keys, sort_key_of(json_array_get(list, k)));
+            ends[k] -= off;
+        }
+        if (!e)
+            tail_set(summary, keys, ends + from, from ? ends[from - 1] - off + 1 : 1);
+        json_decref(keys);
+        free(ends);
+    }
+    buf_release(&spliced);
+    if (e)
+        e = err_set(ei, e, -1, "cannot build incident %" PRId64, t->inc.id);
+    char *stext = e ? NULL : json_dumps(summary, JSON_COMPACT);
+    if (!e && t->full) {
+        e = sq_save_incident(b->st, b->tenant, &t->inc, &doc, off, stext, ei);
+    } else if (!e) {
         sqlite3_stmt *u = b->s[W_SET_DOC];
         sqlite3_reset(u);
         sqlite3_bind_text(u, 1, t->inc.name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(u, 2, t->inc.last_update_time);
         sqlite3_bind_int(u, 3, (int)t->inc.severity);
-        sqlite3_bind_text(u, 4, head.data, (int)head.len, SQLITE_STATIC);
-        sqlite3_bind_int64(u, 5, (int64_t)head.len);
+        sqlite3_bind_text(u, 4, doc.data, (int)doc.len, SQLITE_STATIC);
+        sqlite3_bind_int64(u, 5, (int64_t)off);
         sqlite3_bind_text(u, 6, stext, -1, SQLITE_STATIC);
         sqlite3_bind_text(u, 7, b->tenant, -1, SQLITE_STATIC);
         sqlite3_bind_int64(u, 8, t->inc.id);
-        if (!e && sqlite3_step(u) != SQLITE_DONE)
+        if (sqlite3_step(u) != SQLITE_DONE)
             e = sq_fail(b->db, "writing an incident", ei);
         sqlite3_reset(u);
-        buf_release(&head);
     }
     /* A stub keeps the device groups it had: a user who could see the incident can still
      * open it and follow redirectIncidentId (the survivor has those alerts, so those groups). */
     if (!e && t->inc.status != STATUS_REDIRECTED)
-        e = sq_add_groups(b->st, b->tenant, t->inc.id, list, t->rebuild, ei);
+        e = sq_add_groups(b->st, b->tenant, t->inc.id, list, !splice, ei);
     free(stext);
-    json_decref(all);
+    json_decref(summary);
+    buf_release(&doc);
     return e;
 }
 
@@ -1089,11 +1169,10 @@ static const struct {
     const char *sql;
 } batch_sql[] = {
     {W_GET_ALERT,
-     "SELECT incident_id, content_hash, doc FROM alerts WHERE tenant_id = ? AND alert_id = ?"},
+     "SELECT incident_id, content_hash FROM alerts WHERE tenant_id = ? AND alert_id = ?"},
     {W_INS_ALERT, "INSERT INTO alerts (tenant_id, alert_id, incident_id, content_hash, "
-                  "correlation, created_time, doc) VALUES (?,?,?,?,?,?,?)"},
-    {W_UPD_HASH, "UPDATE alerts SET content_hash = ?, created_time = ?, doc = ? WHERE "
-                 "tenant_id = ? AND alert_id = ?"},
+                  "correlation) VALUES (?,?,?,?,?)"},
+    {W_UPD_HASH, "UPDATE alerts SET content_hash = ? WHERE tenant_id = ? AND alert_id = ?"},
     /* One row per incident: the bare alert_id comes from the row with the latest activity
      * (SQLite's max() bare-column rule), the closest evidence for the explanation. */
     {W_FIND, "SELECT g.incident_id, i.status, i.created_time, g.alert_id FROM (SELECT "
@@ -1104,6 +1183,7 @@ static const struct {
              "1, 2)"},
     {W_SET_STATE, "UPDATE incidents SET status = ?, redirect_incident_id = ? WHERE "
                   "tenant_id = ? AND incident_id = ?"},
+    {W_MOVE_ALERTS, "UPDATE alerts SET incident_id = ? WHERE tenant_id = ? AND incident_id = ?"},
     {W_STUBS_OF, "SELECT incident_id FROM incidents WHERE tenant_id = ? AND "
                  "redirect_incident_id = ?"},
     {W_GET_SUMMARY, "SELECT alert_summary FROM incidents WHERE tenant_id = ? AND incident_id = ?"},
@@ -1184,17 +1264,8 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
                 memcmp(sqlite3_column_blob(s, 1), alerts[i].hash, sizeof(alerts[i].hash)) == 0;
             res[i].incident_id = incident;
             res[i].result = same ? STORE_ALERT_UNCHANGED : STORE_ALERT_UPDATED;
-            if (!same) {
-                /* Copied: the update runs other statements before it is done with the text. */
-                size_t len = (size_t)sqlite3_column_bytes(s, 2);
-                char *stored = xmalloc(len + 1);
-                if (len)
-                    memcpy(stored, sqlite3_column_blob(s, 2), len);
-                stored[len] = '\0';
-                sqlite3_reset(s);
-                e = ingest_update(&b, &alerts[i], incident, stored, len, ei);
-                free(stored);
-            }
+            if (!same)
+                e = ingest_update(&b, &alerts[i], incident, ei);
         } else if (rc == SQLITE_DONE) {
             res[i].result = STORE_ALERT_CREATED;
             e = ingest_new(&b, &alerts[i], &res[i].incident_id, ei);
@@ -1239,20 +1310,25 @@ enum err sqlite_alert_get(struct store *base, const struct store_scope *scope, c
     struct sqlite_store *st = SQ(base);
     *alert_out = *correlation_out = NULL;
     sqlite3 *db = sq_reader_acquire(st);
-    struct buf sql;
+    struct buf sql, doc;
     buf_init(&sql, BUF_UNLIMITED);
+    buf_init(&doc, BUF_UNLIMITED);
     sqlite3_stmt *s = NULL;
-    json_t *why = NULL;
+    json_t *why = NULL, *alerts = NULL;
     int64_t incident = 0;
-    /* Joined with incidents for the caller's scope: a user sees an alert when they may see
-     * the incident that holds it. */
-    buf_puts(&sql, "SELECT a.incident_id, a.correlation, a.doc FROM alerts a JOIN incidents ON "
-                   "incidents.tenant_id = a.tenant_id AND incidents.incident_id = a.incident_id "
-                   "WHERE a.tenant_id = ? AND a.alert_id = ?");
-    sq_append_scope(&sql, scope);
-    enum err e = sq_prepare(db, sql.data, &s, ei);
+    size_t off = 0;
+    /* One read transaction, so the alert row and its incident's document agree. */
+    enum err e = sq_exec(db, "BEGIN", ei);
     if (e)
         goto done;
+    buf_puts(&sql, "SELECT a.incident_id, a.correlation, incidents.doc, incidents.alerts_off "
+                   "FROM alerts a JOIN incidents ON incidents.tenant_id = a.tenant_id AND "
+                   "incidents.incident_id = a.incident_id WHERE a.tenant_id = ? AND "
+                   "a.alert_id = ?");
+    sq_append_scope(&sql, scope);
+    e = sq_prepare(db, sql.data, &s, ei);
+    if (e)
+        goto rollback;
     int idx = 1;
     sqlite3_bind_text(s, idx++, scope->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, idx++, alert_id, -1, SQLITE_STATIC);
@@ -1260,20 +1336,30 @@ enum err sqlite_alert_get(struct store *base, const struct store_scope *scope, c
     int rc = sqlite3_step(s);
     if (rc == SQLITE_DONE) {
         e = err_set(ei, ERR_NOT_FOUND, -1, "alert '%.80s' was not found", alert_id);
-        goto done;
+        goto rollback;
     }
     if (rc != SQLITE_ROW) {
         e = sq_fail(db, "reading an alert", ei);
-        goto done;
+        goto rollback;
     }
     incident = sqlite3_column_int64(s, 0);
     if (sqlite3_column_type(s, 1) != SQLITE_NULL)
         why = json_loads((const char *)sqlite3_column_text(s, 1), 0, NULL);
-    *alert_out = json_loadb((const char *)sqlite3_column_text(s, 2),
-                            (size_t)sqlite3_column_bytes(s, 2), 0, NULL);
-    if (!json_is_object(*alert_out)) {
-        e = err_set(ei, ERR_STORAGE, -1, "stored alert '%.80s' is corrupt", alert_id);
-        goto done;
+    buf_append(&doc, sqlite3_column_text(s, 2), (size_t)sqlite3_column_bytes(s, 2));
+    off = (size_t)sqlite3_column_int64(s, 3);
+    alerts = off <= doc.len ? doc_alerts(&doc, off) : NULL;
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a)
+    {
+        const char *id = json_string_value(json_object_get(a, "alertId"));
+        if (id && strcmp(id, alert_id) == 0)
+            *alert_out = json_incref(a);
+    }
+    if (!*alert_out) {
+        e = err_set(ei, ERR_STORAGE, -1, "alert '%.80s' is missing from incident %" PRId64,
+                    alert_id, incident);
+        goto rollback;
     }
     if (!json_is_object(why))
         why = (json_decref(why),
@@ -1286,11 +1372,15 @@ enum err sqlite_alert_get(struct store *base, const struct store_scope *scope, c
     if (!json_object_get(c, "resolvedNotReopened"))
         json_object_set_new(c, "resolvedNotReopened", json_null());
     *correlation_out = c;
-done:
+rollback:
     sqlite3_finalize(s);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+done:
     sq_reader_release(st, db);
     json_decref(why);
+    json_decref(alerts);
     buf_release(&sql);
+    buf_release(&doc);
     if (e) {
         json_decref(*alert_out);
         *alert_out = NULL;

@@ -23,8 +23,7 @@ enum wstmt {
     W_UPD_HASH,
     W_FIND,
     W_SET_STATE,
-    W_ALERTS_OF,
-    W_PUT_ALERT,
+    W_MOVE_ALERTS,
     W_STUBS_OF,
     W_GET_SUMMARY,
     W_REPOINT,
@@ -98,34 +97,17 @@ void sq_bind_scope(sqlite3_stmt *s, int *idx, const struct store_scope *sc);
 /* Sets *ok when the scope may see incident id (caller holds a transaction). */
 enum err sq_scope_allows(sqlite3 *db, const struct store_scope *sc, int64_t id, bool *ok,
                          struct err_info *ei);
-/* Loads an incident's scalar state, tags and comments (text); ERR_NOT_FOUND when absent. inc is
- * initialised by the call and owned by the caller. `head`, when not NULL, receives the stored
- * document head (schema 4: from "redirectIncidentId" through "alerts":). */
+/* Loads an incident's scalar state, tags and comments (text) plus its doc and alerts offset;
+ * ERR_NOT_FOUND when absent. inc is initialised by the call and owned by the caller. */
 enum err sq_load_incident(struct sqlite_store *st, const char *tenant, int64_t id,
-                          struct incident *inc, struct buf *head, struct err_info *ei);
-/* Inserts or replaces an incident row from inc, its head built from it (incident_doc_head); its
- * alerts are rows of their own. `summary` is the alert summary of store_sqlite_alerts.c, or
- * NULL when the caller changed alerts without one (it is then rebuilt from the alert rows on the
- * next ingestion). */
+                          struct incident *inc, struct buf *doc, size_t *alerts_off,
+                          struct err_info *ei);
+/* Inserts or replaces an incident row from inc and its built doc. `summary` is the alert
+ * summary of store_sqlite_alerts.c, or NULL when the caller rewrote alerts without one (it is
+ * then rebuilt from the alerts on the next ingestion). */
 enum err sq_save_incident(struct sqlite_store *st, const char *tenant, const struct incident *inc,
-                          const char *summary, struct err_info *ei);
-/* The SQL that lists an incident's alert texts in their order (CONTRACT §2: creationTime, then
- * alertId), binding tenant and incident id. */
-#define SQ_ALERTS_OF_SQL                                                                     \
-    "SELECT doc FROM alerts WHERE tenant_id = ? AND incident_id = ? ORDER BY created_time, " \
-    "alert_id"
-/* Appends `[alert,…]}` (the alerts array and the incident's closing brace) for incident id,
- * from the rows `q` (SQ_ALERTS_OF_SQL, prepared on the caller's connection and reset here). */
-enum err sq_alerts_text(sqlite3 *db, sqlite3_stmt *q, const char *tenant, int64_t id,
-                        struct buf *out, struct err_info *ei);
-/* The writer's parsed alerts of incident id, in order (new reference); NULL with ERR_STORAGE
- * set when a stored text is corrupt. Caller holds write_lock. */
-json_t *sq_alerts_load(struct sqlite_store *st, const char *tenant, int64_t id,
-                       struct err_info *ei);
-/* Rewrites the row of a stored alert (matched by tenant and alertId) with `alert`'s text, sort
- * time and `incident`. Caller holds write_lock and an open transaction. */
-enum err sq_put_alert(struct sqlite_store *st, const char *tenant, json_t *alert, int64_t incident,
-                      struct err_info *ei);
+                          const struct buf *doc, size_t alerts_off, const char *summary,
+                          struct err_info *ei);
 /* Raises st->last_issued to the tenant's highest stored lastUpdateTime: other processes
  * (import, ingest) write the same file with their own clocks. Caller holds write_lock and has
  * begun the write transaction, so no other writer can commit in between. */
@@ -152,10 +134,7 @@ enum err sqlite_alert_ingest(struct store *st, const char *tenant, const struct 
 enum err sqlite_alert_get(struct store *st, const struct store_scope *scope, const char *alert_id,
                           json_t **alert_out, json_t **correlation_out, struct err_info *ei);
 /* After migration 3: indexes the keys of every alert stored before it, once (the table
- * alert_keys_pending marks that it is due). Runs after sq_split_pending. */
+ * alert_keys_pending marks that it is due). */
 enum err sq_index_pending(struct sqlite_store *st, struct err_info *ei);
-/* After migration 4: moves each stored alert's text out of its incident's document into its
- * own row, once (alert_rows_pending marks that it is due). */
-enum err sq_split_pending(struct sqlite_store *st, struct err_info *ei);
 
 #endif

@@ -427,15 +427,14 @@ static void *overlapping_reads(void *arg)
 
 /* The WAL stays bounded however much is ingested (storage.md, "Write-ahead log": ~32 MiB
  * plus one transaction), even while overlapping reads keep passive checkpoints from finishing:
- * ~80 MB of 40 KB alerts are written here (each alert is its own row since schema 4, so the
- * alerts must be large for the WAL to cross its bound several times). */
+ * ~90 MB are written here, rewriting incidents of 8 KB alerts. */
 START_TEST(test_store_wal_stays_bounded)
 {
     struct overlap ov[2] = {{false, 0}, {false, 20}};
     pthread_t readers[2];
     for (int i = 0; i < 2; i++)
         pthread_create(&readers[i], NULL, overlapping_reads, &ov[i]);
-    ingest_load(40, 40960);
+    ingest_load(40, 8192);
     for (int i = 0; i < 2; i++) {
         ov[i].stop = true;
         pthread_join(readers[i], NULL);
@@ -516,8 +515,8 @@ END_TEST
 
 /* A reader that never ends its transaction (a client or shell holding one open) makes every
  * RESTART checkpoint wait for the whole busy timeout and fail. The writer then tries again only
- * after another 8,000 frames, not at every commit: 40 batches of 40 KB alerts here cross 8,000
- * frames two or three times, so a handful of tries, each costing one busy timeout (100 ms). */
+ * after another 8,000 frames, not at every commit: 40 batches here cross 8,000 frames about
+ * three times, so a handful of tries, each costing one busy timeout (100 ms here). */
 START_TEST(test_store_stuck_reader_does_not_stall_every_commit)
 {
     store_free(st);
@@ -533,7 +532,7 @@ START_TEST(test_store_stuck_reader_does_not_stall_every_commit)
     ck_assert_int_eq(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     ck_assert_int_eq(sqlite3_exec(db, "BEGIN; SELECT count(*) FROM incidents", NULL, NULL, NULL),
                      SQLITE_OK);
-    ingest_load(40, 40960);
+    ingest_load(40, 8192);
     struct sqlite_store *sq = (struct sqlite_store *)st;
     pthread_mutex_lock(&sq->write_lock);
     unsigned tries = sq->restart_tries;
