@@ -175,6 +175,8 @@ while [ "$r" -le "$runs" ]; do
     iop=$(echo "$io0 $io1" | awk -v a="$done_alerts" '{
         if (a) printf "%.1f KB read, %.1f KB written", ($3 - $1) / a / 1024, ($4 - $2) / a / 1024 }')
     echo "  run $r: per alert the server made syscalls for $iop (page reads and WAL writes)" >&2
+    # Where the single writer's time went (the server logs it when it stops).
+    grep -o 'write lock: .*' "$work/ingest-serve.log" | sed "s/^/  run $r: /" >&2 || true
     echo "  run $r: database before: $inc0 incidents ($open0 open, $redir0 redirected)," \
         "$alerts0 alerts; after: $inc1 incidents ($redir1 redirected), $alerts1 alerts, at most" \
         "$maxa alerts in one incident; $instored ingested alerts are in incidents that existed" \

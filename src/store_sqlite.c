@@ -180,7 +180,10 @@ static void checkpoint_once(struct sqlite_store *st)
     int rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (rc == SQLITE_OK) {
         pthread_mutex_lock(&st->write_lock);
+        int64_t t0 = sq_mono_ns();
         rc = sqlite3_wal_checkpoint_v2(st->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        st->lock_stats.ckpt_passes++;
+        st->lock_stats.ckpt_held_ns += sq_mono_ns() - t0;
         pthread_mutex_unlock(&st->write_lock);
     }
     /* BUSY: another process is checkpointing; the next commit signals again. */
@@ -235,10 +238,33 @@ static void checkpointer_stop(struct sqlite_store *st)
     sqlite3_close(st->ckpt_db);
 }
 
+int64_t sq_mono_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* One line on where the writer's time went, for benchmarks (docs/benchmarks.md). */
+static void log_lock_stats(struct sqlite_store *st)
+{
+    pthread_mutex_lock(&st->write_lock);
+    struct sq_lock_stats k = st->lock_stats;
+    pthread_mutex_unlock(&st->write_lock);
+    if (k.batches == 0)
+        return;
+    double n = (double)k.batches;
+    log_info("write lock: %" PRIu64 " ingestion batches held it %.1f ms each (COMMIT %.1f ms) "
+             "after waiting %.1f ms; checkpoints held it %" PRIu64 " times, %.1f ms in all",
+             k.batches, (double)k.held_ns / n / 1e6, (double)k.commit_ns / n / 1e6,
+             (double)k.wait_ns / n / 1e6, k.ckpt_passes, (double)k.ckpt_held_ns / 1e6);
+}
+
 static void sqlite_free(struct store *base)
 {
     struct sqlite_store *st = SQ(base);
     checkpointer_stop(st);
+    log_lock_stats(st);
     for (size_t i = 0; i < W__COUNT; i++)
         sqlite3_finalize(st->wstmt[i]);
     for (int i = 0; i < st->nreaders; i++)

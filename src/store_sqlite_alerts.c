@@ -1242,7 +1242,9 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
     struct store_ingested *res = xcalloc(n ? n : 1, sizeof(*res));
     bool wrote = false;
 
+    int64_t t_wait = sq_mono_ns();
     pthread_mutex_lock(&st->write_lock);
+    int64_t t_held = sq_mono_ns(), t_commit = 0;
     enum err e = sq_exec(b.db, "BEGIN IMMEDIATE", ei);
     if (e)
         goto unlock;
@@ -1285,14 +1287,21 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
         if (t && t->inc.status == STATUS_REDIRECTED)
             res[i].incident_id = t->inc.redirect_id;
     }
-    if (!e && wrote)
+    if (!e && wrote) {
+        t_commit = sq_mono_ns();
         e = sq_commit(st, ei);
+        t_commit = sq_mono_ns() - t_commit;
+    }
     if (e || !wrote)
         sqlite3_exec(b.db, "ROLLBACK", NULL, NULL, NULL);
     else
         st->last_issued = b.now;
 unlock:
     batch_release(&b);
+    st->lock_stats.batches++;
+    st->lock_stats.wait_ns += t_held - t_wait;
+    st->lock_stats.commit_ns += t_commit;
+    st->lock_stats.held_ns += sq_mono_ns() - t_held;
     pthread_mutex_unlock(&st->write_lock);
     if (!e)
         memcpy(results, res, n * sizeof(*res));

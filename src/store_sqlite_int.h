@@ -34,6 +34,18 @@ enum wstmt {
     W__COUNT
 };
 
+/* Where the single writer's time goes (docs/benchmarks.md, "Where the ceiling is"): summed over
+ * the store's life and logged when it closes. Ingestion throughput is bounded by how long each
+ * batch holds write_lock and by how long the checkpoint thread holds it. Nanoseconds. */
+struct sq_lock_stats {
+    uint64_t batches;     /* ingestion transactions */
+    int64_t wait_ns;      /* waiting for write_lock before them */
+    int64_t held_ns;      /* holding it, COMMIT included */
+    int64_t commit_ns;    /* in COMMIT (writing the WAL frames) */
+    uint64_t ckpt_passes; /* checkpoint passes under write_lock */
+    int64_t ckpt_held_ns; /* holding it for them */
+};
+
 struct sqlite_store {
     struct store base;
     sqlite3 *writer;
@@ -59,6 +71,8 @@ struct sqlite_store {
     int restart_at;
     unsigned restart_tries;
 
+    struct sq_lock_stats lock_stats; /* guarded by write_lock */
+
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;
     sqlite3 **readers;
@@ -69,6 +83,8 @@ struct sqlite_store {
 
 #define SQ(st) ((struct sqlite_store *)(st))
 
+/* CLOCK_MONOTONIC in nanoseconds, for lock_stats. */
+int64_t sq_mono_ns(void);
 /* Logs the connection's error and maps it to a code (busy → unavailable, constraint → conflict,
  * else storage); the raw message never reaches clients. */
 enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei);
