@@ -58,7 +58,9 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/gen/schema_sqlite.c: $(wildcard schema/sqlite/*.sql) scripts/embed-schema.sh
+# The directory is a prerequisite too: removing a migration (a revert, a branch switch) changes
+# its mtime but no remaining file's, and a stale build would keep migrating to the removed schema.
+$(BUILD)/gen/schema_sqlite.c: $(wildcard schema/sqlite/*.sql) schema/sqlite scripts/embed-schema.sh
 	@mkdir -p $(dir $@)
 	./scripts/embed-schema.sh sqlite > $@
 
