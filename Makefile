@@ -58,6 +58,10 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
+# A recipe that fails part way (embed-schema.sh writes through a redirection) must not leave a
+# truncated target newer than its inputs.
+.DELETE_ON_ERROR:
+
 # The directory is a prerequisite too: removing a migration (a revert, a branch switch) changes
 # its mtime but no remaining file's, and a stale build would keep migrating to the removed schema.
 $(BUILD)/gen/schema_sqlite.c: $(wildcard schema/sqlite/*.sql) schema/sqlite scripts/embed-schema.sh

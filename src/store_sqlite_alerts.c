@@ -1244,7 +1244,7 @@ enum err sqlite_alert_ingest(struct store *base, const char *tenant, const struc
 
     int64_t t_wait = sq_mono_ns();
     pthread_mutex_lock(&st->write_lock);
-    int64_t t_held = sq_mono_ns(), t_commit = 0;
+    int64_t t_held = sq_mono_ns(), t_cpu = sq_thread_cpu_ns(), t_commit = 0;
     enum err e = sq_exec(b.db, "BEGIN IMMEDIATE", ei);
     if (e)
         goto unlock;
@@ -1302,6 +1302,7 @@ unlock:
     st->lock_stats.wait_ns += t_held - t_wait;
     st->lock_stats.commit_ns += t_commit;
     st->lock_stats.held_ns += sq_mono_ns() - t_held;
+    st->lock_stats.cpu_ns += sq_thread_cpu_ns() - t_cpu;
     pthread_mutex_unlock(&st->write_lock);
     if (!e)
         memcpy(results, res, n * sizeof(*res));

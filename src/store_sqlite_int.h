@@ -38,10 +38,12 @@ enum wstmt {
  * the store's life and logged when it closes. Ingestion throughput is bounded by how long each
  * batch holds write_lock and by how long the checkpoint thread holds it. Nanoseconds. */
 struct sq_lock_stats {
-    uint64_t batches;     /* ingestion transactions */
+    uint64_t batches;     /* ingestion transactions, those that changed nothing included */
     int64_t wait_ns;      /* waiting for write_lock before them */
     int64_t held_ns;      /* holding it, COMMIT included */
-    int64_t commit_ns;    /* in COMMIT (writing the WAL frames) */
+    int64_t cpu_ns;       /* of that, on CPU (the holding thread's CPU clock) */
+    int64_t commit_ns;    /* of that, in COMMIT: writing the WAL frames, and a RESTART
+                           * checkpoint when the WAL hook runs one (restarts below) */
     uint64_t ckpt_passes; /* checkpoint passes under write_lock */
     int64_t ckpt_held_ns; /* holding it for them */
 };
@@ -83,8 +85,9 @@ struct sqlite_store {
 
 #define SQ(st) ((struct sqlite_store *)(st))
 
-/* CLOCK_MONOTONIC in nanoseconds, for lock_stats. */
+/* CLOCK_MONOTONIC, and the calling thread's CPU clock, in nanoseconds, for lock_stats. */
 int64_t sq_mono_ns(void);
+int64_t sq_thread_cpu_ns(void);
 /* Logs the connection's error and maps it to a code (busy → unavailable, constraint → conflict,
  * else storage); the raw message never reaches clients. */
 enum err sq_fail(sqlite3 *db, const char *what, struct err_info *ei);
