@@ -102,18 +102,24 @@ static int alert_cmp(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+int64_t incident_alert_sort_time(json_t *alert)
+{
+    json_t *ct = json_object_get(alert, "creationTime");
+    int64_t t;
+    if (json_is_string(ct) && ts_parse(json_string_value(ct), json_string_length(ct),
+                                       TS_LENIENT_FRACTION, &t, NULL) == ERR_OK)
+        return t;
+    return INT64_MIN;
+}
+
 void incident_settle_alerts(json_t *alerts, int64_t incident_id)
 {
     size_t n = json_array_size(alerts);
     struct alert_sort *s = xcalloc(n ? n : 1, sizeof(*s));
     for (size_t i = 0; i < n; i++) {
         json_t *a = json_array_get(alerts, i);
-        json_t *ct = json_object_get(a, "creationTime");
         s[i].alert = json_incref(a);
-        s[i].creation = INT64_MIN;
-        if (json_is_string(ct))
-            ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION,
-                     &s[i].creation, NULL);
+        s[i].creation = incident_alert_sort_time(a);
         const char *id = json_string_value(json_object_get(a, "alertId"));
         s[i].id = id ? id : "";
     }
@@ -411,9 +417,14 @@ static enum err put_time(struct buf *b, const char *key, int64_t ticks)
     return buf_appendf(b, "\"%s\":\"%s\",", key, s);
 }
 
+char *incident_alert_text(json_t *v)
+{
+    return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
 static enum err put_json(struct buf *b, json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = incident_alert_text(v);
     if (!s)
         return ERR_NOMEM;
     enum err e = buf_puts(b, s);

@@ -88,6 +88,16 @@ json_t *incident_alert_canonical(json_t *src, const char *where, int64_t inciden
  */
 void incident_settle_alerts(json_t *alerts, int64_t incident_id);
 
+/* Where an alert sorts (CONTRACT §2): its creationTime in ticks, INT64_MIN when missing or
+ * unreadable; ties go by alertId. The one definition settling and splicing both use, so a
+ * spliced document is ordered exactly as a rebuilt one. */
+int64_t incident_alert_sort_time(json_t *alert);
+
+/* The text of an alert (or any JSON value) in stored documents: compact, keys in canonical
+ * order, as incident_doc_alerts writes it. Owned by the caller (free); NULL when out of
+ * memory. */
+char *incident_alert_text(json_t *alert);
+
 /* Appends the comments array as JSON text (from comments or comments_text). */
 enum err incident_comments_json(const struct incident *inc, struct buf *out);
 

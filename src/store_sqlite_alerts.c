@@ -865,16 +865,6 @@ static enum err ingest_update(struct batch *b, const struct alert_in *a, int64_t
     return sq_index_alert(b->st, b->tenant, alert, incident, first, last, ei);
 }
 
-/* The sort position of an alert: creationTime, then alertId (CONTRACT §2). */
-static int64_t alert_created(json_t *a)
-{
-    json_t *ct = json_object_get(a, "creationTime");
-    int64_t t = INT64_MIN;
-    if (json_is_string(ct))
-        ts_parse(json_string_value(ct), json_string_length(ct), TS_LENIENT_FRACTION, &t, NULL);
-    return t;
-}
-
 static bool str_in(json_t *list, const char *s, bool nocase)
 {
     size_t i;
@@ -988,7 +978,8 @@ static void tail_set(json_t *summary, json_t *keys, const size_t *ends, size_t b
 static json_t *sort_key_of(json_t *a)
 {
     json_t *id = json_object_get(a, "alertId");
-    return json_pack("[IO]", (json_int_t)alert_created(a), json_is_string(id) ? id : json_null());
+    return json_pack("[IO]", (json_int_t)incident_alert_sort_time(a),
+                     json_is_string(id) ? id : json_null());
 }
 
 static int sort_key_cmp(json_t *x, json_t *y)
@@ -1055,7 +1046,7 @@ static bool tail_splice(const struct touched *t, json_t *added, json_t *summary,
         if (k > 0)
             e = buf_putc(out, ',');
         if (!e && take_added) {
-            char *txt = json_dumps(json_array_get(added, j), JSON_COMPACT);
+            char *txt = incident_alert_text(json_array_get(added, j));
             e = txt ? buf_puts(out, txt) : ERR_NOMEM;
             free(txt);
             json_array_append(keys, json_array_get(akeys, j++));
