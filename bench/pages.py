@@ -9,7 +9,7 @@ wrk against a capture server on 127.0.0.1. These are the first alerts of the str
 yet), not the mix of a 30 s run. It ingests them with `BIN ingest` into a copy of the prepared
 database ($BENCH_DIR/ingest-$BENCH_INCIDENTS.db, default var/bench/ingest-100000.db) and compares
 the database file before and after, page by page. It prints the distinct pages changed per alert,
-how many of them each table or index owns (SQLite's dbstat), and the store's write-lock line.
+and how many of them each table or index owns (SQLite's dbstat).
 A distinct page is written at least twice: to the WAL at each COMMIT that changes it, and then by
 a checkpoint into the file.
 """
@@ -114,8 +114,5 @@ try:
     print("pages per alert, by owner:")
     for name, n in count.most_common():
         print("%8.2f  %s" % (n / alerts, name))
-    for line in run.stderr.splitlines():
-        if "write lock:" in line:
-            print(line[line.index("write lock:"):])
 finally:
     shutil.rmtree(tmp, ignore_errors=True)

@@ -119,6 +119,7 @@ int cmd_serve(int argc, char **argv)
     store_options_init(&so, cfg.db);
     so.sync = (enum store_sync)cfg.db_sync;
     so.readers = cfg.db_readers;
+    so.lock_report = true; /* docs/internals/storage.md, "Transactions and concurrency" */
     struct store *store = NULL;
     if (store_open(&so, &store, &ei)) {
         cli_error(cfg.db, "%s", ei.msg);

@@ -11,6 +11,7 @@ void store_options_init(struct store_options *o, const char *path)
     o->sync = STORE_SYNC_FULL;
     o->readers = 8;
     o->busy_timeout_ms = 5000;
+    o->lock_report = false;
 }
 
 enum err store_open(const struct store_options *o, struct store **out, struct err_info *ei)

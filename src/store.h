@@ -30,9 +30,12 @@ struct store_options {
     enum store_sync sync; /* durability of commits */
     int readers;          /* read connections kept open (>= 1) */
     int busy_timeout_ms;  /* how long a writer waits for another process's lock */
+    bool lock_report;     /* log where the write lock's time went when the store closes (the
+                           * server does, for operators and benchmarks; one-shot commands not) */
 };
 
-/* Fills o with the defaults (FULL, 8 readers, 5000 ms) and the given path (borrowed). */
+/* Fills o with the defaults (FULL, 8 readers, 5000 ms, no lock report) and the given path
+ * (borrowed). */
 void store_options_init(struct store_options *o, const char *path);
 
 /*

@@ -278,7 +278,8 @@ static void sqlite_free(struct store *base)
 {
     struct sqlite_store *st = SQ(base);
     checkpointer_stop(st);
-    log_lock_stats(st);
+    if (st->lock_report)
+        log_lock_stats(st);
     for (size_t i = 0; i < W__COUNT; i++)
         sqlite3_finalize(st->wstmt[i]);
     for (int i = 0; i < st->nreaders; i++)
@@ -303,6 +304,7 @@ static enum err sqlite_open(const struct store_options *o, struct store **out, s
     pthread_cond_init(&st->pool_cond, NULL);
     pthread_mutex_init(&st->ckpt_lock, NULL);
     pthread_cond_init(&st->ckpt_cond, NULL);
+    st->lock_report = o->lock_report;
     int n = o->readers < 1 ? 1 : o->readers;
     st->readers = xcalloc((size_t)n, sizeof(sqlite3 *));
     st->free_readers = xcalloc((size_t)n, sizeof(sqlite3 *));

@@ -74,6 +74,7 @@ struct sqlite_store {
     unsigned restart_tries;
 
     struct sq_lock_stats lock_stats; /* guarded by write_lock */
+    bool lock_report;                /* store_options.lock_report */
 
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;

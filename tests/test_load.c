@@ -920,6 +920,12 @@ START_TEST(test_load_sigterm_ends_keepalive_clients)
     for (int i = 0; i < CLIENTS; i++)
         ck_assert_msg(k[i].last_rc != CURLE_OK || k[i].last_status == 503,
                       "client %d ended with %ld", i, k[i].last_status);
+    /* Stopping reports where the write lock's time went (storage.md). */
+    char *log = test_read_file(s.log, NULL);
+    ck_assert_ptr_nonnull(log);
+    ck_assert_msg(strstr(log, "write lock: ") && strstr(log, " ingestion transactions held it "),
+                  "%s", log);
+    free(log);
     test_server_stop(&s, false); /* removes the directory; the exit was checked above */
     curl_global_cleanup();
 }
