@@ -168,10 +168,7 @@ enum err alert_from_json(json_t *src, const char *path, int64_t now, struct aler
     }
     enum err e = ERR_OK;
     json_t *id = json_object_get(a, "alertId");
-    bool blank = true;
-    for (const char *p = json_string_value(id); *p && blank; p++)
-        blank = *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n';
-    if (blank) {
+    if (utf8_blank(json_string_value(id), json_string_length(id))) {
         e = err_set(ei, ERR_BODY, -1, "%s%salertId: expected a non-blank string", path, dot);
         goto fail;
     }

@@ -110,6 +110,30 @@ void err_clear(struct err_info *ei)
     ei->msg[0] = '\0';
 }
 
+bool utf8_blank(const char *s, size_t len)
+{
+    /* Unicode White_Space, and the invisible format characters (zero-width space, joiners,
+     * word joiner, BOM) that display as nothing too. */
+    static const uint32_t invisible[] = {0x85,   0xA0,   0x1680, 0x180E, 0x2028, 0x2029,
+                                         0x202F, 0x205F, 0x2060, 0x3000, 0xFEFF};
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        if (i + n > len)
+            return false;
+        uint32_t cp = n == 1 ? c : n == 2 ? c & 0x1Fu : n == 3 ? c & 0x0Fu : c & 0x07u;
+        for (size_t k = 1; k < n; k++)
+            cp = (cp << 6) | ((unsigned char)s[i + k] & 0x3Fu);
+        bool space = cp == ' ' || (cp >= '\t' && cp <= '\r') || (cp >= 0x2000 && cp <= 0x200D);
+        for (size_t k = 0; k < sizeof(invisible) / sizeof(invisible[0]) && !space; k++)
+            space = cp == invisible[k];
+        if (!space)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
 size_t utf8_chars(const char *s, size_t len)
 {
     size_t n = 0;

@@ -59,6 +59,10 @@ enum err err_set(struct err_info *ei, enum err code, int offset, const char *fmt
  * '?' (err_set applies it to every message). */
 void utf8_sanitize(char *s);
 
+/* True when s[0..len) (valid UTF-8) shows nothing: only whitespace (Unicode White_Space) and
+ * invisible format characters such as U+200B, or empty. */
+bool utf8_blank(const char *s, size_t len);
+
 /* Number of code points in s[0..len), which must be valid UTF-8 (as jansson and the HTTP layer
  * guarantee): the unit of the API's length limits. */
 size_t utf8_chars(const char *s, size_t len);

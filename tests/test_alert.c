@@ -155,6 +155,9 @@ static const struct {
      "value[0].devices[0]: expected an object"},
     {"{\"alertId\":\"a\"}", "title: required (a string)"},
     {"{\"alertId\":\" \\t \",\"title\":\"T\"}", "alertId: expected a non-blank string"},
+    /* no-break space, ideographic space, zero-width space, vertical tab, form feed */
+    {"{\"alertId\":\"\\u00a0\\u3000\\u200b\\u000b\\u000c\",\"title\":\"T\"}",
+     "alertId: expected a non-blank string"},
     {"{\"alertId\":\"a\",\"title\":null}", "title: expected a string"},
     {"{\"alertId\":\"a\",\"title\":\"T\",\"severity\":\"Severe\"}", "severity: unknown value"},
     {"{\"alertId\":\"a\",\"title\":\"T\",\"status\":3}", "status: expected a string"},
@@ -227,6 +230,11 @@ START_TEST(test_alert_limits)
     err_clear(&ei);
     ck_assert(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_BODY);
     ck_assert_ptr_nonnull(strstr(ei.msg, "alertId: longer than"));
+    /* Spaces around one visible character are an id (only all-blank ids are refused). */
+    json_object_set_new(body, "alertId", json_string("\xc2\xa0x\xe3\x80\x80"));
+    err_clear(&ei);
+    ck_assert_msg(alert_parse_batch(body, 0, 0, &a, &n, &ei) == ERR_OK, "%s", ei.msg);
+    release(a, n);
     json_decref(body);
 
     /* Nesting: 64 levels of arrays and objects are fine, 65 are not (an alert must stay
